@@ -1,0 +1,91 @@
+-- fleetbox schema: the whole current schema, applied to a new database in one go.
+-- Changes to an existing database are numbered migrations in src/db/migrations/ keyed on
+-- PRAGMA user_version; keep this file equal to "version 1 + every migration".
+-- Ids are UUIDs stored as 36-character hyphenated text. Times are INTEGER milliseconds since
+-- the Unix epoch (UTC). Every row carries its tenant.
+
+CREATE TABLE tenants (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+    -- Devices of this tenant present it in auth requests. NULL: devices need none
+    -- (the default tenant of a single-organisation install).
+    tenant_token TEXT UNIQUE,
+    max_devices  INTEGER,                      -- NULL: no limit
+    is_default   INTEGER NOT NULL DEFAULT 0,
+    created_ts   INTEGER NOT NULL,
+    updated_ts   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX tenants_one_default ON tenants(is_default) WHERE is_default = 1;
+
+-- One row per person, whichever API created it (Mender useradm, Pelion v3, Cybus).
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    email         TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    username      TEXT COLLATE NOCASE,
+    full_name     TEXT,
+    password_hash TEXT,                        -- argon2id PHC string; NULL: cannot log in with a password
+    status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive', 'invited', 'suspended')),
+    totp_secret   TEXT,                        -- set while enrolling or enrolled
+    totp_enabled  INTEGER NOT NULL DEFAULT 0,
+    created_ts    INTEGER NOT NULL,
+    updated_ts    INTEGER NOT NULL,
+    login_ts      INTEGER
+);
+CREATE INDEX users_tenant ON users(tenant_id, created_ts);
+
+-- A role (Mender), policy group (Pelion) or role (Cybus): a named set of permissions.
+-- permissions is a JSON array of {"context","resource","operation"} with MQTT-style wildcards.
+CREATE TABLE roles (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    builtin     INTEGER NOT NULL DEFAULT 0,
+    permissions TEXT NOT NULL DEFAULT '[]',
+    created_ts  INTEGER NOT NULL,
+    updated_ts  INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE user_roles (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, role_id)
+);
+CREATE INDEX user_roles_role ON user_roles(role_id);
+
+-- Every token issued to a user (login sessions now; personal access tokens later), so that
+-- logout and revocation take effect at once.
+CREATE TABLE user_tokens (
+    jti          TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind         TEXT NOT NULL DEFAULT 'session' CHECK (kind IN ('session', 'personal')),
+    name         TEXT,
+    address      TEXT,
+    created_ts   INTEGER NOT NULL,
+    expires_ts   INTEGER NOT NULL,
+    revoked_ts   INTEGER,
+    last_used_ts INTEGER
+);
+CREATE INDEX user_tokens_user ON user_tokens(user_id, created_ts);
+
+-- Who changed what, when, from where. Written through core::audit only.
+CREATE TABLE audit_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    actor_type  TEXT NOT NULL CHECK (actor_type IN ('user', 'device', 'system')),
+    actor_id    TEXT,
+    actor_email TEXT,
+    action      TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id   TEXT,
+    detail      TEXT NOT NULL DEFAULT '{}',    -- JSON
+    address     TEXT,
+    request_id  TEXT
+);
+CREATE INDEX audit_log_tenant_ts ON audit_log(tenant_id, ts);
+CREATE INDEX audit_log_object ON audit_log(tenant_id, object_type, object_id);

@@ -1,0 +1,159 @@
+//! Who is calling and what they may do.
+//!
+//! `authenticate` turns `Authorization: Bearer …` into a `Principal`. `authorize` is the one
+//! permission check: every management route is mounted behind `require_permission`, which
+//! derives `{context, resource, operation}` from the request and asks `authorize`; routes a
+//! signed-in user may always use on themselves (logout, `users/me`) sit behind `require_user`.
+
+use super::context::RequestCtx;
+use super::AppState;
+use crate::core::{tokens, Principal};
+use crate::error::{Error, Result};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
+    let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    match v.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(Error::Unauthorized(
+            "Authorization header must be `Bearer <token>`".into(),
+        )),
+    }
+}
+
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+) -> Result<Principal> {
+    let token = bearer(headers)?
+        .ok_or_else(|| Error::Unauthorized("missing Authorization header".into()))?;
+    let mut p = tokens::resolve(&state.db, &state.keys, token).await?;
+    p.address = ctx.address.clone();
+    p.request_id = ctx.id.clone();
+    Ok(p)
+}
+
+/// The one permission check: may `p` do `operation` on `resource` in `context`?
+pub fn authorize(p: &Principal, context: &str, resource: &str, operation: &str) -> Result<()> {
+    if p.may(context, resource, operation) {
+        Ok(())
+    } else {
+        tracing::debug!(user = %p.email, context, resource, operation, "permission denied");
+        Err(Error::Forbidden(format!(
+            "Access denied (RBAC): {operation} on {resource} is not permitted"
+        )))
+    }
+}
+
+/// `read` for safe methods, `write` for everything that changes state.
+pub fn operation_of(method: &Method) -> &'static str {
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        "read"
+    } else {
+        "write"
+    }
+}
+
+/// The resource a management path addresses: the path below `/api/management/vN/`.
+pub fn resource_of(path: &str) -> String {
+    let rest = path.strip_prefix("/api/management/").unwrap_or(path);
+    let rest = match rest.split_once('/') {
+        Some((version, tail)) if version.starts_with('v') => tail,
+        _ => rest,
+    };
+    rest.trim_matches('/').to_string()
+}
+
+fn ctx_of(req: &Request) -> RequestCtx {
+    req.extensions()
+        .get::<RequestCtx>()
+        .cloned()
+        .unwrap_or_else(super::context::current)
+}
+
+/// Middleware: a signed-in user whose roles permit this request.
+pub async fn require_permission(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response> {
+    let ctx = ctx_of(&req);
+    let p = authenticate(&state, req.headers(), &ctx).await?;
+    authorize(
+        &p,
+        "http",
+        &resource_of(req.uri().path()),
+        operation_of(req.method()),
+    )?;
+    req.extensions_mut().insert(p);
+    Ok(next.run(req).await)
+}
+
+/// Middleware: any signed-in user (for what users may always do on themselves).
+pub async fn require_user(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response> {
+    let ctx = ctx_of(&req);
+    let p = authenticate(&state, req.headers(), &ctx).await?;
+    req.extensions_mut().insert(p);
+    Ok(next.run(req).await)
+}
+
+/// Handlers behind `require_permission`/`require_user` take the principal as an argument.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Error::Unauthorized("authentication required".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources() {
+        assert_eq!(
+            resource_of("/api/management/v1/useradm/users/me"),
+            "useradm/users/me"
+        );
+        assert_eq!(
+            resource_of("/api/management/v2/devauth/devices/"),
+            "devauth/devices"
+        );
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).unwrap().is_none());
+        h.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h).unwrap(), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert!(bearer(&h).is_err());
+        h.insert("authorization", "Bearer".parse().unwrap());
+        assert!(bearer(&h).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Liveness and health: `/healthz`, and `alive`/`health` under each Mender service name.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+const SERVICES: &[&str] = &[
+    "devauth",
+    "inventory",
+    "deployments",
+    "useradm",
+    "tenantadm",
+    "deviceconnect",
+    "auditlogs",
+];
+
+async fn db_ok(state: &AppState) -> bool {
+    state
+        .db
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .is_ok()
+}
+
+async fn alive() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn health(State(state): State<AppState>) -> StatusCode {
+    if db_ok(&state).await {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if db_ok(&state).await {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "database does not answer"})),
+        )
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/healthz", get(healthz))
+        // The workflows service's liveness endpoint.
+        .route("/status", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health", get(health));
+    for svc in SERVICES {
+        r = r
+            .route(&format!("/api/internal/v1/{svc}/alive"), get(alive))
+            .route(&format!("/api/internal/v1/{svc}/health"), get(health));
+    }
+    r.route("/api/internal/v1/auditlogs/health/alive", get(alive))
+}

@@ -1,0 +1,44 @@
+//! HTTP: router assembly. Handlers are thin: parse, call `core`, render in their dialect.
+
+pub mod auth;
+pub mod context;
+pub mod extract;
+pub mod health;
+pub mod mender;
+pub mod paging;
+
+use crate::config::Config;
+use crate::crypto::token::TokenKeys;
+use crate::db::Db;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: TokenKeys,
+    pub default_tenant: Arc<String>,
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let management = mender::management_routes()
+        .route_layer(from_fn_with_state(state.clone(), auth::require_permission));
+    let self_service = mender::self_service_routes()
+        .route_layer(from_fn_with_state(state.clone(), auth::require_user));
+    Router::new()
+        .merge(health::routes())
+        .merge(mender::public_routes())
+        .merge(self_service)
+        .merge(management)
+        .merge(crate::web::routes())
+        .fallback(context::not_found)
+        .method_not_allowed_fallback(context::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
+        .layer(axum::middleware::from_fn(context::middleware))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}

@@ -1,0 +1,235 @@
+//! The command line: `serve` (the default), `cert`, `config`, `user ...`.
+
+use crate::config::{Config, Overrides};
+use crate::core::{audit, roles, users};
+use crate::crypto::cert;
+use crate::server;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "fleetbox",
+    version,
+    about = "A single-binary IoT device-management server"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Configuration file (default: ./fleetbox.toml if present).
+    #[arg(long, global = true, env = "FLEETBOX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, certificate, secrets, artifacts).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    /// Log level or filter, e.g. info or fleetbox=debug.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Print the TLS certificate's path and SHA-256 fingerprint (creating it if needed).
+    Cert,
+    /// Print the effective configuration, secrets masked.
+    Config,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// HTTPS address, or "none".
+    #[arg(long)]
+    listen: Option<String>,
+    /// Plain-HTTP address (off by default), or "none".
+    #[arg(long)]
+    http: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "FLEETBOX_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Role: admin, readonly, or a role name.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// List users.
+    List,
+    /// Set a user's password.
+    Passwd {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "FLEETBOX_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+fn load_config(g: &Global, serve: Option<&ServeArgs>) -> Result<Config, String> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cli = Overrides {
+        data_dir: g.data_dir.clone(),
+        listen: serve.and_then(|s| s.listen.clone()),
+        http: serve.and_then(|s| s.http.clone()),
+        log_format: g.log_format.clone(),
+        log_level: g.log_level.clone(),
+    };
+    Config::load(g.config.as_deref(), &env, &cli)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let serve_args = match &command {
+        Command::Serve(a) => Some(a),
+        _ => None,
+    };
+    let config = match load_config(&cli.global, serve_args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fleetbox: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let quiet = !matches!(command, Command::Serve(_));
+    crate::logging::init(
+        &config.log_format,
+        if quiet { "warn" } else { &config.log_level },
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fleetbox: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(command, config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Serve(_) => server::serve(config).await.map_err(|e| e.to_string()),
+        Command::Config => {
+            print!("{}", config.to_masked_toml());
+            Ok(())
+        }
+        Command::Cert => {
+            server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+            let paths = cert::ensure(
+                &config.data_dir,
+                &config.tls_cert,
+                &config.tls_key,
+                &config.tls_names,
+            )
+            .map_err(|e| e.to_string())?;
+            let fp = cert::fingerprint(&paths.cert).map_err(|e| e.to_string())?;
+            println!("certificate: {}", paths.cert.display());
+            println!("sha256 fingerprint: {fp}");
+            Ok(())
+        }
+        Command::User(cmd) => user_command(cmd, config).await,
+    }
+}
+
+async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
+    let (db, tenant) = server::open_store(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = match cmd {
+        UserCommand::Add {
+            email,
+            password,
+            role,
+        } => {
+            let role = roles::resolve_alias(&role).to_string();
+            let u = users::create(
+                &db,
+                users::NewUser {
+                    tenant_id: tenant.clone(),
+                    email,
+                    password,
+                    roles: vec![role],
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            audit::record(
+                &db,
+                server::system_entry(&tenant, "create", "user", &u.id, &u.email, "command line"),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "created user {} ({}) with roles {}",
+                u.email,
+                u.id,
+                u.roles.join(", ")
+            );
+            Ok(())
+        }
+        UserCommand::List => {
+            let all = users::list_all(&db).await.map_err(|e| e.to_string())?;
+            println!("{:<36}  {:<32}  {:<8}  ROLES", "ID", "EMAIL", "STATUS");
+            for u in all {
+                println!(
+                    "{:<36}  {:<32}  {:<8}  {}",
+                    u.id,
+                    u.email,
+                    u.status,
+                    u.roles.join(",")
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Passwd { email, password } => {
+            let u = users::set_password(&db, &email, &password)
+                .await
+                .map_err(|e| e.to_string())?;
+            audit::record(
+                &db,
+                server::system_entry(
+                    &u.tenant_id,
+                    "update",
+                    "user",
+                    &u.id,
+                    &u.email,
+                    "command line",
+                ),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("password changed for {}", u.email);
+            Ok(())
+        }
+    };
+    db.close();
+    result
+}

@@ -1,0 +1,279 @@
+//! Configuration: defaults, then `fleetbox.toml`, then `FLEETBOX_<KEY>` environment variables,
+//! then command-line flags. Unknown keys and bad values are errors that name the key.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, certificate, secrets and artifacts live.
+    pub data_dir: PathBuf,
+    /// HTTPS listener address, or "none".
+    pub listen: String,
+    /// Plain-HTTP listener address, or "none" (the default).
+    pub http: String,
+    /// A certificate chain and key (PEM) replacing the generated self-signed certificate.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Extra DNS names / IP addresses for the generated certificate.
+    pub tls_names: Vec<String>,
+    /// "text" or "json".
+    pub log_format: String,
+    /// A tracing filter such as "info" or "fleetbox=debug,info".
+    pub log_level: String,
+    /// Largest accepted request body for API calls (artifact uploads have their own limit).
+    pub max_body_bytes: u64,
+    /// Lifetime of a user login token.
+    pub user_token_ttl_secs: u64,
+    /// Lifetime of a device token.
+    pub device_token_ttl_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+    /// On first start, create this administrator if there is no user yet.
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./fleetbox-data"),
+            listen: "0.0.0.0:8443".into(),
+            http: "none".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_names: Vec::new(),
+            log_format: "text".into(),
+            log_level: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            user_token_ttl_secs: 7 * 24 * 3600,
+            device_token_ttl_secs: 7 * 24 * 3600,
+            shutdown_grace_secs: 10,
+            admin_email: String::new(),
+            admin_password: String::new(),
+        }
+    }
+}
+
+/// Keys whose values `fleetbox config` masks.
+const SECRET_KEYS: &[&str] = &["admin_password"];
+
+const ENV_PREFIX: &str = "FLEETBOX_";
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub http: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Loads the effective configuration. `file` is the `--config` path; when absent,
+    /// `fleetbox.toml` in the working directory is used if it exists.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &Overrides,
+    ) -> Result<Config, String> {
+        let mut table = match file {
+            Some(p) => read_table(p)?,
+            None if Path::new("fleetbox.toml").exists() => read_table(Path::new("fleetbox.toml"))?,
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default()).map_err(|e| e.to_string())?;
+        for (key, value) in &table {
+            let Some(default) = defaults.get(key) else {
+                return Err(format!(
+                    "unknown configuration key `{key}` (known keys: {})",
+                    defaults.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            };
+            if value.type_str() != default.type_str() {
+                return Err(format!(
+                    "configuration key `{key}`: expected {}, found {}",
+                    default.type_str(),
+                    value.type_str()
+                ));
+            }
+        }
+        for (key, default) in &defaults {
+            let var = format!("{ENV_PREFIX}{}", key.to_uppercase());
+            if let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) {
+                table.insert(key.clone(), env_value(&var, raw, default)?);
+            }
+        }
+        let mut set = |key: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                table.insert(key.to_string(), toml::Value::String(v.clone()));
+            }
+        };
+        set(
+            "data_dir",
+            &cli.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        set("listen", &cli.listen);
+        set("http", &cli.http);
+        set("log_format", &cli.log_format);
+        set("log_level", &cli.log_level);
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (key, value) in [("listen", &self.listen), ("http", &self.http)] {
+            if value != "none" && value.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!(
+                    "configuration key `{key}`: `{value}` is not an address like 0.0.0.0:8443 or \"none\""
+                ));
+            }
+        }
+        if self.listen == "none" && self.http == "none" {
+            return Err(
+                "configuration: both `listen` and `http` are \"none\"; nothing would listen".into(),
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "configuration key `log_format`: `{}` must be \"text\" or \"json\"",
+                self.log_format
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(format!(
+                "configuration key `log_level`: `{}` is not a valid level or filter",
+                self.log_level
+            ));
+        }
+        if self.tls_cert.is_empty() != self.tls_key.is_empty() {
+            return Err(
+                "configuration keys `tls_cert` and `tls_key` must be given together".into(),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("configuration key `max_body_bytes`: must be at least 1024".into());
+        }
+        for (key, v) in [
+            ("user_token_ttl_secs", self.user_token_ttl_secs),
+            ("device_token_ttl_secs", self.device_token_ttl_secs),
+        ] {
+            if v < 60 {
+                return Err(format!(
+                    "configuration key `{key}`: must be at least 60 seconds"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.parse().ok()
+    }
+
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.parse().ok()
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("fleetbox.db")
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut table = toml::Table::try_from(self.clone()).expect("config serialises");
+        for key in SECRET_KEYS {
+            if let Some(toml::Value::String(s)) = table.get_mut(*key) {
+                if !s.is_empty() {
+                    *s = "********".into();
+                }
+            }
+        }
+        toml::to_string(&table).expect("config serialises")
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read configuration file {}: {e}", path.display()))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| format!("configuration file {}: {e}", path.display()))
+}
+
+/// Parses an environment value with the type of the key's default value.
+fn env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value, String> {
+    Ok(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{var}: `{raw}` is not a whole number"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("{var}: `{raw}` is not true or false"))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_types() {
+        let c = Config::load(
+            None,
+            &env(&[
+                ("FLEETBOX_MAX_BODY_BYTES", "4096"),
+                ("FLEETBOX_TLS_NAMES", "a.lan, 10.0.0.1"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.max_body_bytes, 4096);
+        assert_eq!(c.tls_names, vec!["a.lan", "10.0.0.1"]);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let e = Config::load(
+            None,
+            &env(&[("FLEETBOX_MAX_BODY_BYTES", "lots")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("FLEETBOX_MAX_BODY_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let c = Config {
+            admin_password: "hunter2hunter2".into(),
+            ..Config::default()
+        };
+        let t = c.to_masked_toml();
+        assert!(!t.contains("hunter2"));
+        assert!(t.contains("********"));
+    }
+}

@@ -1,0 +1,104 @@
+//! User tokens: issued at login, recorded so that logout and revocation take effect at once.
+
+use super::principal::Principal;
+use super::roles;
+use crate::crypto::token::{Claims, TokenKeys, ISSUER};
+use crate::db::{now_ms, Db};
+use crate::error::{Error, Result};
+use rusqlite::{params, OptionalExtension};
+
+pub struct Issued {
+    pub token: String,
+    pub jti: String,
+}
+
+pub async fn issue_session(
+    db: &Db,
+    keys: &TokenKeys,
+    user: &super::users::User,
+    ttl_secs: u64,
+    address: &str,
+) -> Result<Issued> {
+    let now = now_ms();
+    let jti = super::new_id();
+    let exp_ms = now + ttl_secs as i64 * 1000;
+    let claims = Claims {
+        jti: jti.clone(),
+        sub: user.id.clone(),
+        iss: ISSUER.into(),
+        iat: now / 1000,
+        exp: exp_ms / 1000,
+        tenant: user.tenant_id.clone(),
+        user: true,
+        device: false,
+        scp: Some("mender.*".into()),
+    };
+    let token = keys.sign(&claims)?;
+    let (j, t, u, a) = (
+        jti.clone(),
+        user.tenant_id.clone(),
+        user.id.clone(),
+        address.to_string(),
+    );
+    db.write(move |conn| {
+        conn.execute(
+            "INSERT INTO user_tokens (jti, tenant_id, user_id, kind, address, created_ts, expires_ts)
+             VALUES (?1, ?2, ?3, 'session', ?4, ?5, ?6)",
+            params![j, t, u, a, now, exp_ms],
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(Issued { token, jti })
+}
+
+/// Turns a bearer token into a principal: signature and expiry, then the token row (not
+/// revoked), the user (active) and the user's permissions, in one read.
+pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal> {
+    let claims = keys.verify(token)?;
+    if !claims.user {
+        return Err(Error::Unauthorized("not a user token".into()));
+    }
+    db.read(move |conn| {
+        let row: Option<(Option<i64>, String, String)> = conn
+            .query_row(
+                "SELECT t.revoked_ts, u.email, u.status FROM user_tokens t
+                 JOIN users u ON u.id = t.user_id
+                 WHERE t.jti = ?1 AND t.user_id = ?2",
+                params![claims.jti, claims.sub],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((revoked, email, status)) = row else {
+            return Err(Error::Unauthorized("token revoked".into()));
+        };
+        if revoked.is_some() {
+            return Err(Error::Unauthorized("token revoked".into()));
+        }
+        if status != "active" {
+            return Err(Error::Unauthorized("user is not active".into()));
+        }
+        Ok(Principal {
+            tenant_id: claims.tenant,
+            permissions: roles::permissions_of_user(conn, &claims.sub)?,
+            user_id: claims.sub,
+            email,
+            token_id: claims.jti,
+            address: String::new(),
+            request_id: String::new(),
+        })
+    })
+    .await
+}
+
+pub async fn revoke(db: &Db, jti: &str) -> Result<()> {
+    let jti = jti.to_string();
+    db.write(move |conn| {
+        conn.execute(
+            "UPDATE user_tokens SET revoked_ts = ?1 WHERE jti = ?2 AND revoked_ts IS NULL",
+            params![now_ms(), jti],
+        )?;
+        Ok(())
+    })
+    .await
+}

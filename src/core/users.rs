@@ -1,0 +1,254 @@
+//! Users: one row per person whichever API created them.
+
+use super::roles;
+use crate::crypto::password;
+use crate::db::{now_ms, Db};
+use crate::error::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub status: String,
+    pub created_ts: i64,
+    pub updated_ts: i64,
+    pub login_ts: Option<i64>,
+    pub roles: Vec<String>,
+    pub totp_enabled: bool,
+}
+
+const COLUMNS: &str =
+    "id, tenant_id, email, status, created_ts, updated_ts, login_ts, totp_enabled";
+
+fn from_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        email: r.get(2)?,
+        status: r.get(3)?,
+        created_ts: r.get(4)?,
+        updated_ts: r.get(5)?,
+        login_ts: r.get(6)?,
+        totp_enabled: r.get(7)?,
+        roles: Vec::new(),
+    })
+}
+
+fn with_roles(conn: &Connection, mut u: User) -> Result<User> {
+    u.roles = roles::names_of_user(conn, &u.id)?;
+    Ok(u)
+}
+
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// A plausible email address: one `@`, something on both sides, a dot in the domain, ASCII,
+/// no spaces.
+pub fn check_email(field: &str, email: &str) -> Result<()> {
+    if email.is_empty() {
+        return Err(Error::invalid(field, format!("{field} is required")));
+    }
+    let ok = email.len() <= MAX_EMAIL_LEN
+        && email.is_ascii()
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{field} is not a valid email address"),
+        ))
+    }
+}
+
+pub struct NewUser {
+    pub tenant_id: String,
+    pub email: String,
+    pub password: String,
+    pub roles: Vec<String>,
+}
+
+pub async fn create(db: &Db, new: NewUser) -> Result<User> {
+    check_email("email", &new.email)?;
+    password::check_policy("password", &new.password, &new.email)?;
+    let pw = new.password.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    db.write(move |conn| {
+        let role_ids = new
+            .roles
+            .iter()
+            .map(|r| roles::id_by_name(conn, &new.tenant_id, roles::resolve_alias(r)))
+            .collect::<Result<Vec<_>>>()?;
+        let exists: Option<String> = conn
+            .query_row("SELECT id FROM users WHERE email = ?1", [&new.email], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_some() {
+            return Err(Error::Conflict(
+                "user with the same email already exists".into(),
+            ));
+        }
+        let id = super::new_id();
+        let now = now_ms();
+        conn.execute(
+            "INSERT INTO users (id, tenant_id, email, password_hash, status, created_ts, updated_ts)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
+            params![id, new.tenant_id, new.email, hash, now],
+        )?;
+        for rid in role_ids {
+            conn.execute(
+                "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
+                params![id, rid],
+            )?;
+        }
+        get_in(conn, &id)
+    })
+    .await
+}
+
+fn get_in(conn: &Connection, id: &str) -> Result<User> {
+    let u = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound("user not found".into()))?;
+    with_roles(conn, u)
+}
+
+pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<User> {
+    let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+    db.read(move |conn| {
+        let u = get_in(conn, &id)?;
+        if u.tenant_id != tenant_id {
+            return Err(Error::NotFound("user not found".into()));
+        }
+        Ok(u)
+    })
+    .await
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let email = email.to_string();
+    db.read(move |conn| {
+        let u = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+                [&email],
+                from_row,
+            )
+            .optional()?;
+        u.map(|u| with_roles(conn, u)).transpose()
+    })
+    .await
+}
+
+/// All users of every tenant, oldest first (for the command line).
+pub async fn list_all(db: &Db) -> Result<Vec<User>> {
+    db.read(|conn| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM users ORDER BY created_ts, id"
+        ))?;
+        let users = stmt
+            .query_map([], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        users.into_iter().map(|u| with_roles(conn, u)).collect()
+    })
+    .await
+}
+
+pub async fn count(db: &Db) -> Result<i64> {
+    db.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?))
+        .await
+}
+
+pub async fn set_password(db: &Db, email: &str, new_password: &str) -> Result<User> {
+    password::check_policy("password", new_password, email)?;
+    let pw = new_password.to_string();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let email = email.to_string();
+    db.write(move |conn| {
+        let n = conn.execute(
+            "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE email = ?3",
+            params![hash, now_ms(), email],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("no user with email {email}")));
+        }
+        let id: String =
+            conn.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
+                r.get(0)
+            })?;
+        get_in(conn, &id)
+    })
+    .await
+}
+
+/// Checks an email/password pair. Takes the same time whether or not the user exists.
+pub async fn authenticate(db: &Db, email: &str, password_given: &str) -> Result<User> {
+    let email_owned = email.to_string();
+    let found = db
+        .read(move |conn| {
+            let row: Option<(String, Option<String>, String)> = conn
+                .query_row(
+                    "SELECT id, password_hash, status FROM users WHERE email = ?1",
+                    [&email_owned],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            Ok(row)
+        })
+        .await?;
+    let given = password_given.to_string();
+    let (id, hash, status) = match found {
+        Some((id, Some(h), status)) => (Some(id), h, status),
+        _ => (None, password::dummy_hash().to_string(), String::new()),
+    };
+    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &hash)).await?;
+    match id {
+        Some(id) if ok && status == "active" => db.read(move |conn| get_in(conn, &id)).await,
+        _ => Err(Error::Unauthorized("username/password do not match".into())),
+    }
+}
+
+pub async fn record_login(db: &Db, user_id: &str) -> Result<()> {
+    let id = user_id.to_string();
+    db.write(move |conn| {
+        conn.execute(
+            "UPDATE users SET login_ts = ?1 WHERE id = ?2",
+            params![now_ms(), id],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_email;
+
+    #[test]
+    fn emails() {
+        assert!(check_email("email", "a@b.co").is_ok());
+        for bad in [
+            "", "a", "a@", "@b.c", "a@b", "a b@c.d", "a@b@c.d", "ä@b.de", "a@.b",
+        ] {
+            assert!(check_email("email", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Cryptography: password hashing, signed tokens, the TLS certificate.
+
+pub mod cert;
+pub mod password;
+pub mod token;
+
+/// `n` random bytes from the OS generator.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}

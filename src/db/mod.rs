@@ -1,0 +1,207 @@
+//! SQLite store: a small pool of read connections and one writer thread.
+//!
+//! Reads run on tokio's blocking pool with a pooled connection. Writes are sent to a single
+//! writer thread which groups whatever jobs are queued into one transaction (one fsync for many
+//! small writes such as device status and inventory); each job runs inside its own savepoint so a
+//! failing job rolls back alone. A job's result is delivered only after the commit succeeded, so
+//! an acknowledged write is durable.
+
+mod migrate;
+
+pub use migrate::SCHEMA_VERSION;
+
+use crate::error::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+
+const READERS: usize = 4;
+/// Most jobs grouped into one write transaction.
+const MAX_BATCH: usize = 128;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Completion = Box<dyn FnOnce(Option<Error>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    read_permits: Semaphore,
+    writer: Mutex<Option<std_mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers run beside the writer (and beside CLI commands while the server runs);
+    // synchronous=FULL keeps acknowledged writes across a power cut, the batching writer
+    // amortises the fsync.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, applies the schema or pending migrations
+    /// and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut conn = open_connection(path)?;
+        migrate::migrate(&mut conn)?;
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(Error::internal)?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                readers: Mutex::new(Vec::new()),
+                read_permits: Semaphore::new(READERS),
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .read_permits
+            .acquire()
+            .await
+            .map_err(Error::internal)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap().pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path)?,
+            };
+            let out = f(&conn);
+            inner.readers.lock().unwrap().push(conn);
+            out
+        })
+        .await?
+    }
+
+    /// Runs `f` inside the writer's transaction; resolves after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let out = run_in_savepoint(conn, f);
+            Box::new(move |commit_err: Option<Error>| {
+                let out = match commit_err {
+                    Some(e) => Err(e),
+                    None => out,
+                };
+                let _ = tx.send(out);
+            })
+        });
+        let sender = self.inner.writer.lock().unwrap().clone();
+        let Some(sender) = sender else {
+            return Err(Error::internal("database is closed"));
+        };
+        sender
+            .send(job)
+            .map_err(|_| Error::internal("database writer stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("database writer dropped a job"))?
+    }
+
+    /// Stops the writer after the queued jobs, checkpoints the WAL and closes connections.
+    pub fn close(&self) {
+        self.inner.writer.lock().unwrap().take();
+        if let Some(t) = self.inner.writer_thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+        self.inner.readers.lock().unwrap().clear();
+    }
+}
+
+fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = format!("database: begin: {e}");
+            tracing::error!("{msg}");
+            for job in batch {
+                // Run nothing; report the failure to every waiter.
+                drop(job);
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = batch.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT");
+        let err = commit.err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!("database commit failed: {e}");
+            e.to_string()
+        });
+        for done in completions {
+            done(
+                err.as_ref()
+                    .map(|e| Error::internal(format!("database: commit: {e}"))),
+            );
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!("WAL checkpoint on close failed: {e}");
+    }
+    tracing::debug!("database writer stopped");
+}
+
+/// Current time in milliseconds since the Unix epoch, the unit of every `*_ts` column.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}

@@ -1,0 +1,16 @@
+//! fleetbox: a single-binary IoT device-management server speaking the Mender, Pelion v3 and
+//! Cybus auth-server APIs over one domain core.
+//!
+//! Data flows one way: HTTP → `api::<dialect>` → `core` → `db`.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod fsutil;
+pub mod logging;
+pub mod server;
+pub mod web;

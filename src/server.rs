@@ -1,0 +1,201 @@
+//! `fleetbox serve`: opens the store, makes sure the default tenant, first admin, token secret
+//! and certificate exist, starts the HTTPS (and optional HTTP) listeners and shuts down
+//! gracefully on SIGTERM/SIGINT.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::core::{audit, roles, tenants, users};
+use crate::crypto::{cert, token::TokenKeys};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Creates the data dir (owner-only) if needed.
+pub fn prepare_data_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
+    }
+    Ok(())
+}
+
+/// Opens the database of a data dir and makes sure the default tenant exists.
+pub async fn open_store(config: &Config) -> Result<(Db, String)> {
+    prepare_data_dir(&config.data_dir)?;
+    let db = Db::open(&config.database_path())?;
+    let tenant = tenants::ensure_default(&db).await?;
+    Ok((db, tenant))
+}
+
+/// `FLEETBOX_ADMIN_EMAIL`/`FLEETBOX_ADMIN_PASSWORD`: the first administrator, when there is no
+/// user yet.
+async fn bootstrap_admin(db: &Db, tenant: &str, config: &Config) -> Result<()> {
+    if config.admin_email.is_empty() {
+        return Ok(());
+    }
+    if users::count(db).await? > 0 {
+        return Ok(());
+    }
+    if config.admin_password.is_empty() {
+        return Err(Error::invalid(
+            "admin_password",
+            "FLEETBOX_ADMIN_EMAIL is set but FLEETBOX_ADMIN_PASSWORD is missing",
+        ));
+    }
+    let user = users::create(
+        db,
+        users::NewUser {
+            tenant_id: tenant.to_string(),
+            email: config.admin_email.clone(),
+            password: config.admin_password.clone(),
+            roles: vec![roles::ADMIN.to_string()],
+        },
+    )
+    .await
+    .map_err(|e| Error::internal(format!("creating the first administrator: {e}")))?;
+    audit::record(
+        db,
+        system_entry(
+            tenant,
+            "create",
+            "user",
+            &user.id,
+            &user.email,
+            "first start",
+        ),
+    )
+    .await?;
+    tracing::info!(email = %user.email, "created the first administrator");
+    Ok(())
+}
+
+/// An audit entry for a change made from the command line or at start-up.
+pub fn system_entry(
+    tenant: &str,
+    action: &str,
+    object_type: &str,
+    id: &str,
+    email: &str,
+    via: &str,
+) -> audit::Entry {
+    audit::Entry {
+        tenant_id: tenant.to_string(),
+        actor_type: "system",
+        actor_id: None,
+        actor_email: None,
+        action: action.into(),
+        object_type: object_type.into(),
+        object_id: Some(id.to_string()),
+        detail: serde_json::json!({ "email": email, "via": via }),
+        address: None,
+        request_id: None,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+pub async fn serve(config: Config) -> Result<()> {
+    let (db, tenant) = open_store(&config).await?;
+    bootstrap_admin(&db, &tenant, &config).await?;
+    let keys = TokenKeys::load_or_create(&config.data_dir.join("secrets").join("token.key"))?;
+    let state = AppState {
+        config: Arc::new(config.clone()),
+        db: db.clone(),
+        keys,
+        default_tenant: Arc::new(tenant),
+    };
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+
+    let mut tasks: Vec<(&'static str, Handle, ServerTask)> = Vec::new();
+    if let Some(addr) = config.listen_addr() {
+        let paths = cert::ensure(
+            &config.data_dir,
+            &config.tls_cert,
+            &config.tls_key,
+            &config.tls_names,
+        )?;
+        let tls = RustlsConfig::from_config(Arc::new(cert::server_config(&paths)?));
+        let handle = Handle::new();
+        let server = axum_server::bind_rustls(addr, tls)
+            .handle(handle.clone())
+            .serve(app.clone());
+        tasks.push(("https", handle, tokio::spawn(server)));
+    }
+    if let Some(addr) = config.http_addr() {
+        let handle = Handle::new();
+        let server = axum_server::bind(addr)
+            .handle(handle.clone())
+            .serve(app.clone());
+        tasks.push(("http", handle, tokio::spawn(server)));
+    }
+    for (proto, handle, _) in &tasks {
+        match handle.listening().await {
+            Some(addr) => tracing::info!(proto = *proto, addr = %addr, "listening"),
+            None => {
+                // The server task ended before binding; its error is reported below.
+                tracing::error!(proto = *proto, "listener failed to start");
+            }
+        }
+    }
+    let failed = tasks.iter().any(|(_, _, t)| t.is_finished());
+    if !failed {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down: finishing in-flight requests"),
+            _ = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if tasks.iter().any(|(_, _, t)| t.is_finished()) { break; }
+                }
+            } => {}
+        }
+    }
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    for (_, handle, _) in &tasks {
+        handle.graceful_shutdown(Some(grace));
+    }
+    let mut error = None;
+    for (proto, _, task) in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error = Some(format!("{proto} listener: {e}")),
+            Err(e) => error = Some(format!("{proto} listener: {e}")),
+        }
+    }
+    db.close();
+    match error {
+        Some(e) => Err(Error::internal(e)),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Black-box test harness: starts the real `fleetbox` binary on free ports on 127.0.0.1 with a
+//! temporary data dir and a fresh administrator, talks HTTP(S) to it, and stops it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fleetbox")
+}
+
+/// Runs a fleetbox command (not `serve`) to completion.
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("FLEETBOX_ADMIN_EMAIL")
+        .env_remove("FLEETBOX_ADMIN_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run fleetbox")
+}
+
+pub struct Builder {
+    data_dir: Option<PathBuf>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    admin: bool,
+    https: bool,
+}
+
+impl Builder {
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn no_admin(mut self) -> Self {
+        self.admin = false;
+        self
+    }
+    pub fn no_https(mut self) -> Self {
+        self.https = false;
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let temp = if self.data_dir.is_none() {
+            Some(tempfile::tempdir().expect("tempdir"))
+        } else {
+            None
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().unwrap().path().to_path_buf());
+        let mut cmd = Command::new(bin());
+        cmd.arg("--data-dir").arg(&data_dir).arg("serve");
+        cmd.args(["--http", "127.0.0.1:0"]);
+        cmd.args(["--listen", if self.https { "127.0.0.1:0" } else { "none" }]);
+        cmd.args(&self.args);
+        cmd.env_remove("FLEETBOX_ADMIN_EMAIL")
+            .env_remove("FLEETBOX_ADMIN_PASSWORD")
+            .env("FLEETBOX_LOG_LEVEL", "info");
+        if self.admin {
+            cmd.env("FLEETBOX_ADMIN_EMAIL", ADMIN_EMAIL)
+                .env("FLEETBOX_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start fleetbox");
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            data_dir,
+            _temp: temp,
+            http: String::new(),
+            https: None,
+            log,
+        };
+        server.wait_listening(self.https);
+        server
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    /// `http://127.0.0.1:PORT`
+    pub http: String,
+    /// `https://localhost:PORT`
+    pub https: Option<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn addr_in(line: &str) -> Option<String> {
+    // Text logs say `addr=1.2.3.4:5`, JSON logs `"addr":"1.2.3.4:5"`.
+    let start = line
+        .find("addr=")
+        .map(|i| i + 5)
+        .or_else(|| line.find("\"addr\":").map(|i| i + 7))?;
+    let rest = line[start..].trim_start_matches('"');
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+impl Server {
+    pub fn builder() -> Builder {
+        Builder {
+            data_dir: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            admin: true,
+            https: true,
+        }
+    }
+
+    /// A server with HTTPS and HTTP listeners, a temporary data dir and an administrator.
+    pub fn start() -> Server {
+        Server::builder().start()
+    }
+
+    fn wait_listening(&mut self, https: bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                for line in log.iter().filter(|l| l.contains("listening")) {
+                    let Some(addr) = addr_in(line) else { continue };
+                    let port = addr.rsplit(':').next().unwrap().to_string();
+                    if line.contains("\"https\"") || line.contains("proto=https") {
+                        self.https = Some(format!("https://localhost:{port}"));
+                    } else if line.contains("http") {
+                        self.http = format!("http://127.0.0.1:{port}");
+                    }
+                }
+            }
+            if !self.http.is_empty() && (!https || self.https.is_some()) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("fleetbox exited early ({status}):\n{}", self.log_text());
+            }
+            if Instant::now() > deadline {
+                panic!("fleetbox did not start listening:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("{}{}", self.https.as_ref().expect("https listener"), path)
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.data_dir.join("tls").join("cert.pem")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("fleetbox.db")
+    }
+
+    /// A plain-HTTP client.
+    pub fn client(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// An HTTPS client that trusts only the server's certificate (real verification).
+    pub fn https_client(&self) -> reqwest::blocking::Client {
+        let pem = std::fs::read(self.cert_path()).expect("server certificate");
+        reqwest::blocking::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    pub fn login_as(&self, email: &str, password: &str) -> String {
+        let r = self
+            .client()
+            .post(self.url("/api/management/v1/useradm/auth/login"))
+            .basic_auth(email, Some(password))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "login as {email}: {:?}", r.text());
+        r.text().unwrap()
+    }
+
+    /// Logs the administrator in and returns the token.
+    pub fn login(&self) -> String {
+        self.login_as(ADMIN_EMAIL, ADMIN_PASSWORD)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("fleetbox did not stop on SIGTERM:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Asserts a Mender-shaped error body whose `request_id` matches the response header.
+pub fn assert_mender_error(resp: reqwest::blocking::Response, status: u16) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status);
+    let rid = resp
+        .headers()
+        .get("x-men-requestid")
+        .expect("X-MEN-RequestID header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = resp.json().expect("JSON error body");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "error message in {body}"
+    );
+    assert_eq!(body["request_id"], rid.as_str(), "request_id in {body}");
+    body
+}

@@ -1,0 +1,342 @@
+//! Login, logout, the request id, the audit trail of logins, body limits, health.
+
+mod common;
+
+use common::{assert_mender_error, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use serde_json::Value;
+
+const LOGIN: &str = "/api/management/v1/useradm/auth/login";
+const LOGOUT: &str = "/api/management/v1/useradm/auth/logout";
+const ME: &str = "/api/management/v1/useradm/users/me";
+
+#[test]
+fn login_good_bad_and_malformed() {
+    let s = Server::start();
+    let c = s.https_client();
+    let r = c
+        .post(s.https_url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+        .header("Accept", "application/jwt")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/jwt");
+    assert!(r.headers().contains_key("x-men-requestid"));
+    let token = r.text().unwrap();
+    assert_eq!(token.split('.').count(), 3, "a raw JWT, no quotes: {token}");
+    assert!(!token.contains('"') && !token.ends_with('\n'));
+
+    // Wrong password, unknown user, no header: 401 with an error body and request id.
+    for (user, pw) in [
+        (ADMIN_EMAIL, "wrong-password"),
+        ("nobody@example.com", ADMIN_PASSWORD),
+    ] {
+        let r = c
+            .post(s.https_url(LOGIN))
+            .basic_auth(user, Some(pw))
+            .send()
+            .unwrap();
+        assert_mender_error(r, 401);
+    }
+    assert_mender_error(c.post(s.https_url(LOGIN)).send().unwrap(), 401);
+
+    // Malformed Basic headers: 400 naming the header.
+    for bad in [
+        "Basic !!!not-base64",
+        "Basic bm9jb2xvbg==",
+        "Bearer abc",
+        "Basic",
+    ] {
+        let r = c
+            .post(s.https_url(LOGIN))
+            .header("Authorization", bad)
+            .send()
+            .unwrap();
+        let body = assert_mender_error(r, 400);
+        assert!(
+            body["error"].as_str().unwrap().contains("Authorization"),
+            "{bad}: {body}"
+        );
+    }
+    // A body that is not JSON.
+    let r = c
+        .post(s.https_url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_mender_error(r, 400);
+
+    // A client-supplied request id is echoed, in the header and the error body.
+    let r = c
+        .post(s.https_url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some("nope-nope"))
+        .header("X-MEN-RequestID", "my-request-42")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-men-requestid"], "my-request-42");
+    assert_eq!(assert_mender_error(r, 401)["request_id"], "my-request-42");
+}
+
+#[test]
+fn logout_revokes_the_token() {
+    let s = Server::start();
+    let c = s.client();
+    let token = s.login();
+    let other = s.login();
+    let me: Value = c
+        .get(s.url(ME))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["email"], ADMIN_EMAIL);
+    assert!(me["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "RBAC_ROLE_PERMIT_ALL"));
+    let r = c.post(s.url(LOGOUT)).bearer_auth(&token).send().unwrap();
+    assert_eq!(r.status(), 202);
+    assert_mender_error(c.get(s.url(ME)).bearer_auth(&token).send().unwrap(), 401);
+    assert_mender_error(
+        c.post(s.url(LOGOUT)).bearer_auth(&token).send().unwrap(),
+        401,
+    );
+    // Only that session ended.
+    assert_eq!(
+        c.get(s.url(ME))
+            .bearer_auth(&other)
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // Garbage and missing tokens.
+    assert_mender_error(c.get(s.url(ME)).bearer_auth("a.b.c").send().unwrap(), 401);
+    assert_mender_error(c.get(s.url(ME)).send().unwrap(), 401);
+}
+
+#[test]
+fn logins_and_logouts_are_audited() {
+    let s = Server::start();
+    let c = s.client();
+    let r = c
+        .post(s.url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+        .header("X-MEN-RequestID", "audit-login-1")
+        .send()
+        .unwrap();
+    let token = r.text().unwrap();
+    let second = s.login();
+    assert_eq!(
+        c.post(s.url(LOGOUT))
+            .bearer_auth(&second)
+            .send()
+            .unwrap()
+            .status(),
+        202
+    );
+    let r = c
+        .get(s.url("/api/management/v1/auditlogs/logs?per_page=2"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-total-count"],
+        "4",
+        "create (first start), login, login, logout"
+    );
+    assert!(r.headers()["link"]
+        .to_str()
+        .unwrap()
+        .contains("rel=\"next\""));
+    let logs: Vec<Value> = r.json().unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["action"], "logout");
+    assert_eq!(logs[1]["action"], "login");
+    let r = c
+        .get(s.url("/api/management/v1/auditlogs/logs?page=2&per_page=2"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    let logs: Vec<Value> = r.json().unwrap();
+    let login = &logs[0];
+    assert_eq!(login["action"], "login");
+    assert_eq!(login["actor"]["email"], ADMIN_EMAIL);
+    assert_eq!(login["actor"]["type"], "user");
+    assert_eq!(login["object"]["type"], "user");
+    assert_eq!(login["meta"]["address"], "127.0.0.1");
+    assert_eq!(login["meta"]["request_id"], "audit-login-1");
+    assert!(login["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(logs[1]["action"], "create");
+    assert_eq!(logs[1]["actor"]["type"], "system");
+    // Bad paging input names the parameter.
+    let r = c
+        .get(s.url("/api/management/v1/auditlogs/logs?per_page=9999"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert!(assert_mender_error(r, 400)["error"]
+        .as_str()
+        .unwrap()
+        .contains("per_page"));
+    // Anonymous callers get nothing.
+    assert_mender_error(
+        c.get(s.url("/api/management/v1/auditlogs/logs"))
+            .send()
+            .unwrap(),
+        401,
+    );
+}
+
+#[test]
+fn oversized_bodies_get_413() {
+    let s = Server::builder()
+        .env("FLEETBOX_MAX_BODY_BYTES", "2048")
+        .start();
+    let big = format!("{{\"token2fa\":\"{}\"}}", "1".repeat(4096));
+    let r = s
+        .client()
+        .post(s.url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+        .header("Content-Type", "application/json")
+        .body(big.clone())
+        .send()
+        .unwrap();
+    assert_mender_error(r, 413);
+    // Also when the body arrives chunked, without a Content-Length.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let stream = futures_stream(chunks);
+    let r = s
+        .client()
+        .post(s.url(LOGIN))
+        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+        .body(reqwest::blocking::Body::new(stream))
+        .send()
+        .unwrap();
+    assert_mender_error(r, 413);
+}
+
+/// A reader that yields the chunks one by one, so reqwest sends a chunked body.
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl std::io::Read + Send + 'static {
+    struct R(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>, Vec<u8>);
+    impl std::io::Read for R {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.next() {
+                    Some(Ok(c)) => self.1 = c,
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.1.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+    R(chunks.into_iter(), Vec::new())
+}
+
+#[test]
+fn health_endpoints() {
+    let s = Server::start();
+    let c = s.client();
+    let r = c.get(s.url("/healthz")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["status"], "ok");
+    for svc in [
+        "devauth",
+        "inventory",
+        "deployments",
+        "useradm",
+        "tenantadm",
+        "deviceconnect",
+        "auditlogs",
+    ] {
+        for kind in ["alive", "health"] {
+            let r = c
+                .get(s.url(&format!("/api/internal/v1/{svc}/{kind}")))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 204, "{svc}/{kind}");
+            assert!(r.headers().contains_key("x-men-requestid"));
+        }
+    }
+    assert_eq!(
+        c.get(s.url("/api/internal/v1/auditlogs/health/alive"))
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_mender_error(
+        c.get(s.url("/api/internal/v1/nonsense/alive"))
+            .send()
+            .unwrap(),
+        404,
+    );
+}
+
+#[test]
+fn read_only_users_can_read_but_the_ui_and_unknown_paths_behave() {
+    let s = Server::start();
+    let d = s.data_dir.to_str().unwrap().to_string();
+    let out = common::run_cli(
+        &[
+            "--data-dir",
+            &d,
+            "user",
+            "add",
+            "--email",
+            "viewer@example.com",
+            "--password",
+            "viewer-password",
+            "--role",
+            "readonly",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let t = s.login_as("viewer@example.com", "viewer-password");
+    let c = s.client();
+    assert_eq!(
+        c.get(s.url("/api/management/v1/auditlogs/logs"))
+            .bearer_auth(&t)
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(s.url(ME)).bearer_auth(&t).send().unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.post(s.url(LOGOUT))
+            .bearer_auth(&t)
+            .send()
+            .unwrap()
+            .status(),
+        202
+    );
+    // The embedded UI is served; path traversal is not.
+    let r = c.get(s.url("/")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("fleetbox"));
+    assert_eq!(c.get(s.url("/ui/app.js")).send().unwrap().status(), 200);
+    assert_eq!(
+        c.get(s.url("/ui/..%2fCargo.toml")).send().unwrap().status(),
+        404
+    );
+    assert_eq!(
+        c.get(s.url("/ui/../Cargo.toml")).send().unwrap().status(),
+        404
+    );
+}

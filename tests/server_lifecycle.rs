@@ -1,0 +1,474 @@
+//! The server as an operator sees it: first start, restart, certificates, configuration,
+//! shutdown, schema upgrades, log format.
+
+mod common;
+
+use common::{run_cli, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use std::process::Command;
+
+fn fingerprint(data_dir: &std::path::Path) -> String {
+    let out = run_cli(&["--data-dir", data_dir.to_str().unwrap(), "cert"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("sha256 fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint in {text}"));
+    let fp = line.trim_start_matches("sha256 fingerprint: ").to_string();
+    assert_eq!(fp.split(':').count(), 32, "{fp}");
+    fp
+}
+
+#[test]
+fn first_start_creates_certificate_and_database_and_a_restart_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::builder().data_dir(dir.path()).start();
+    assert!(s.db_path().is_file());
+    let cert = std::fs::read(s.cert_path()).unwrap();
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("tls/key.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(key_mode & 0o077, 0, "private key must be owner-only");
+    // Real TLS: the client trusts only the generated certificate, for localhost.
+    let r = s
+        .https_client()
+        .get(s.https_url("/healthz"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = s.login();
+    assert_eq!(s.stop().code(), Some(0));
+    let fp = fingerprint(dir.path());
+
+    // Second start: the same certificate, the same users, the old token still valid.
+    let s2 = Server::builder().data_dir(dir.path()).no_admin().start();
+    assert_eq!(std::fs::read(s2.cert_path()).unwrap(), cert);
+    assert_eq!(fingerprint(dir.path()), fp);
+    let r = s2
+        .https_client()
+        .get(s2.https_url("/api/management/v1/useradm/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["email"], ADMIN_EMAIL);
+    assert!(!s2
+        .log_text()
+        .contains("generated a self-signed certificate"));
+    assert!(!s2.log_text().contains("database schema created"));
+}
+
+#[test]
+fn a_configured_certificate_replaces_the_generated_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.path().join("my-cert.pem");
+    let key = dir.path().join("my-key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    let s = Server::builder()
+        .data_dir(&data)
+        .env("FLEETBOX_TLS_CERT", cert.to_str().unwrap())
+        .env("FLEETBOX_TLS_KEY", key.to_str().unwrap())
+        .start();
+    assert!(
+        !data.join("tls/cert.pem").exists(),
+        "no certificate generated"
+    );
+    let client = reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = client.get(s.https_url("/healthz")).send().unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn sigterm_exits_zero_and_keeps_data() {
+    let mut s = Server::start();
+    let dir = s.data_dir.to_str().unwrap().to_string();
+    // The command line works while the server runs (same SQLite file, WAL).
+    let out = run_cli(
+        &[
+            "--data-dir",
+            &dir,
+            "user",
+            "add",
+            "--email",
+            "ro@example.com",
+            "--password",
+            "read-only-pass",
+            "--role",
+            "readonly",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.login_as("ro@example.com", "read-only-pass");
+    let status = s.stop();
+    assert_eq!(status.code(), Some(0), "{}", s.log_text());
+    assert!(s.log_text().contains("stopped"));
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let users: i64 = conn
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 2);
+    let tenants: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM tenants WHERE is_default = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tenants, 1, "a default tenant exists");
+    let list = run_cli(&["--data-dir", &dir, "user", "list"], &[]);
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        text.contains("ro@example.com") && text.contains("RBAC_ROLE_OBSERVER"),
+        "{text}"
+    );
+    assert!(
+        text.contains(ADMIN_EMAIL) && text.contains("RBAC_ROLE_PERMIT_ALL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_older_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleetbox.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(include_str!("fixtures/schema-v1.sql"))
+            .unwrap();
+        let hash = fleetbox::crypto::password::hash("old-user-password").unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO tenants (id, name, is_default, created_ts, updated_ts)
+               VALUES ('11111111-1111-4111-8111-111111111111', 'default', 1, 1, 1);
+             INSERT INTO roles (id, tenant_id, name, builtin, permissions, created_ts, updated_ts)
+               VALUES ('22222222-2222-4222-8222-222222222222', '11111111-1111-4111-8111-111111111111',
+                       'RBAC_ROLE_PERMIT_ALL', 1, '[{{\"context\":\"#\",\"resource\":\"#\",\"operation\":\"#\"}}]', 1, 1);
+             INSERT INTO users (id, tenant_id, email, password_hash, created_ts, updated_ts)
+               VALUES ('33333333-3333-4333-8333-333333333333', '11111111-1111-4111-8111-111111111111',
+                       'old@example.com', '{hash}', 1, 1);
+             INSERT INTO user_roles VALUES ('33333333-3333-4333-8333-333333333333', '22222222-2222-4222-8222-222222222222');"
+        ))
+        .unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+    }
+    let s = Server::builder().data_dir(dir.path()).no_admin().start();
+    assert!(
+        s.log_text().contains("database migrated"),
+        "{}",
+        s.log_text()
+    );
+    let token = s.login_as("old@example.com", "old-user-password");
+    let me: serde_json::Value = s
+        .client()
+        .get(s.url("/api/management/v1/useradm/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["id"], "33333333-3333-4333-8333-333333333333");
+    assert!(me["login_ts"].is_string(), "the new column is in use: {me}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, fleetbox::db::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("fleetbox.db")).unwrap();
+    conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    drop(conn);
+    let out = Command::new(common::bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "none",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer"));
+}
+
+#[test]
+fn configuration_file_environment_and_flags_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleetbox.toml");
+    std::fs::write(
+        &file,
+        "log_level = \"debug\"\nmax_body_bytes = 2048\nlisten = \"127.0.0.1:9443\"\nadmin_password = \"very-secret-value\"\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = run_cli(
+        &["--config", f, "config"],
+        &[("FLEETBOX_MAX_BODY_BYTES", "4096")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("log_level = \"debug\""), "file value: {text}");
+    assert!(
+        text.contains("max_body_bytes = 4096"),
+        "env beats file: {text}"
+    );
+    assert!(text.contains("listen = \"127.0.0.1:9443\""), "{text}");
+    assert!(
+        !text.contains("very-secret-value"),
+        "secrets masked: {text}"
+    );
+    assert!(text.contains("admin_password = \"********\""), "{text}");
+
+    // Flags beat the environment.
+    let out = run_cli(
+        &["--config", f, "--data-dir", "/tmp/from-flag", "config"],
+        &[("FLEETBOX_DATA_DIR", "/tmp/from-env")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("data_dir = \"/tmp/from-flag\""), "{text}");
+    let out = run_cli(
+        &["--config", f, "config"],
+        &[("FLEETBOX_DATA_DIR", "/tmp/from-env")],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("data_dir = \"/tmp/from-env\""), "{text}");
+
+    // An unknown key in the file is an error naming it.
+    std::fs::write(&file, "listn = \"0.0.0.0:1\"\n").unwrap();
+    let out = run_cli(&["--config", f, "config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`listn`"));
+
+    // A bad value is an error naming the key, in the file and in the environment.
+    std::fs::write(&file, "listen = \"not an address\"\n").unwrap();
+    let out = run_cli(&["--config", f, "config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`listen`"));
+    std::fs::write(&file, "max_body_bytes = \"big\"\n").unwrap();
+    let out = run_cli(&["--config", f, "config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_body_bytes"));
+    std::fs::write(&file, "").unwrap();
+    let out = run_cli(
+        &["--config", f, "config"],
+        &[("FLEETBOX_LOG_FORMAT", "xml")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log_format"));
+    let out = run_cli(
+        &["--config", f, "config"],
+        &[("FLEETBOX_SHUTDOWN_GRACE_SECS", "soon")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FLEETBOX_SHUTDOWN_GRACE_SECS"));
+}
+
+#[test]
+fn listen_none_turns_https_off() {
+    let s = Server::builder().no_https().start();
+    assert!(s.https.is_none());
+    assert!(!s.data_dir.join("tls/cert.pem").exists());
+    assert_eq!(
+        s.client().get(s.url("/healthz")).send().unwrap().status(),
+        200
+    );
+    let out = Command::new(common::bin())
+        .args([
+            "--data-dir",
+            s.data_dir.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "none",
+            "--http",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing would listen"));
+}
+
+#[test]
+fn json_logs_have_one_line_per_request() {
+    let s = Server::builder().arg("--log-format").arg("json").start();
+    let r = s
+        .client()
+        .get(s.url("/healthz"))
+        .header("X-MEN-RequestID", "trace-me-123")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-men-requestid"], "trace-me-123");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = s.log_lines().into_iter().find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+            (v["request_id"] == "trace-me-123").then_some(v)
+        });
+        if let Some(v) = found {
+            assert_eq!(v["method"], "GET");
+            assert_eq!(v["path"], "/healthz");
+            assert_eq!(v["status"], 200);
+            assert!(v["latency_ms"].is_string() || v["latency_ms"].is_number());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no JSON request line:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn weak_or_missing_admin_password_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--email",
+            "a@example.com",
+            "--password",
+            "short",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too short"));
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--email",
+            "not-an-email",
+            "--password",
+            "long-enough-pw",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--email",
+            "b@example.com",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "nonsense",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+    let out = Command::new(common::bin())
+        .args([
+            "--data-dir",
+            d,
+            "serve",
+            "--listen",
+            "none",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("FLEETBOX_ADMIN_EMAIL", "first@example.com")
+        .env_remove("FLEETBOX_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FLEETBOX_ADMIN_PASSWORD"));
+    // Passwords set with `user passwd` follow the same policy, and it changes the password.
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--email",
+            "c@example.com",
+            "--password",
+            "long-enough-pw",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "passwd",
+            "--email",
+            "c@example.com",
+            "--password",
+            "aaaaaaaaaaaa",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let out = run_cli(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "passwd",
+            "--email",
+            "c@example.com",
+            "--password",
+            "another-long-pw",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let s = Server::builder()
+        .data_dir(dir.path())
+        .no_admin()
+        .no_https()
+        .start();
+    s.login_as("c@example.com", "another-long-pw");
+    let _ = ADMIN_PASSWORD;
+}
