@@ -1,7 +1,7 @@
 //! The command line: `serve` (the default), `cert`, `config`, `user ...`.
 
 use crate::config::{Config, Overrides};
-use crate::core::{audit, roles, users};
+use crate::core::{audit, roles, tenants, users};
 use crate::crypto::cert;
 use crate::server;
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +48,23 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage tenants (organisations).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints the tenant token its devices must present.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Most accepted devices (0: no limit).
+        #[arg(long)]
+        max_devices: Option<i64>,
+    },
+    /// List tenants with their tokens.
+    List,
 }
 
 #[derive(Args, Default)]
@@ -71,6 +88,9 @@ enum UserCommand {
         /// Role: admin, readonly, or a role name.
         #[arg(long, default_value = "admin")]
         role: String,
+        /// The tenant (by name) the user belongs to; the default tenant if omitted.
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List users.
     List,
@@ -156,7 +176,58 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::User(cmd) => user_command(cmd, config).await,
+        Command::Tenant(cmd) => tenant_command(cmd, config).await,
     }
+}
+
+async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String> {
+    let (db, default_tenant) = server::open_store(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = match cmd {
+        TenantCommand::Add { name, max_devices } => {
+            let t = tenants::create(&db, &name, max_devices)
+                .await
+                .map_err(|e| e.to_string())?;
+            audit::record(
+                &db,
+                server::system_entry(
+                    &default_tenant,
+                    "create",
+                    "tenant",
+                    &t.id,
+                    "",
+                    "command line",
+                ),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("created tenant {} ({})", t.name, t.id);
+            println!("tenant token: {}", t.tenant_token.unwrap_or_default());
+            Ok(())
+        }
+        TenantCommand::List => {
+            let all = tenants::list(&db).await.map_err(|e| e.to_string())?;
+            println!(
+                "{:<36}  {:<20}  {:<9}  {:<11}  TENANT TOKEN",
+                "ID", "NAME", "STATUS", "MAX DEVICES"
+            );
+            for t in all {
+                let token = t.tenant_token.unwrap_or_else(|| "(none needed)".into());
+                let max = t
+                    .max_devices
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<36}  {:<20}  {:<9}  {:<11}  {token}",
+                    t.id, t.name, t.status, max
+                );
+            }
+            Ok(())
+        }
+    };
+    db.close();
+    result
 }
 
 async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
@@ -168,7 +239,14 @@ async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
             email,
             password,
             role,
+            tenant: tenant_name,
         } => {
+            let tenant = match tenant_name {
+                Some(n) => tenants::id_by_name(&db, &n)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                None => tenant,
+            };
             let role = roles::resolve_alias(&role).to_string();
             let u = users::create(
                 &db,

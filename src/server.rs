@@ -4,7 +4,8 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::core::{audit, roles, tenants, users};
+use crate::core::devices::token_cache::TokenCache;
+use crate::core::{audit, devices, roles, tenants, users};
 use crate::crypto::{cert, token::TokenKeys};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -121,6 +122,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// Periodic clean-ups: expired device tokens.
+fn spawn_housekeeping(db: Db) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match devices::auth::purge_expired(&db).await {
+                Ok(n) if n > 0 => tracing::info!(tokens = n, "purged expired device tokens"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("purging expired device tokens: {e}"),
+            }
+        }
+    });
+}
+
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
 
 pub async fn serve(config: Config) -> Result<()> {
@@ -132,7 +148,9 @@ pub async fn serve(config: Config) -> Result<()> {
         db: db.clone(),
         keys,
         default_tenant: Arc::new(tenant),
+        device_tokens: Arc::new(TokenCache::new()),
     };
+    spawn_housekeeping(db.clone());
     let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let mut tasks: Vec<(&'static str, Handle, ServerTask)> = Vec::new();

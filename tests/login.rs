@@ -210,38 +210,14 @@ fn oversized_bodies_get_413() {
     // Also when the body arrives chunked, without a Content-Length.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
-    let stream = futures_stream(chunks);
     let r = s
         .client()
         .post(s.url(LOGIN))
         .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
-        .body(reqwest::blocking::Body::new(stream))
+        .body(common::chunked(chunks))
         .send()
         .unwrap();
     assert_mender_error(r, 413);
-}
-
-/// A reader that yields the chunks one by one, so reqwest sends a chunked body.
-fn futures_stream(
-    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
-) -> impl std::io::Read + Send + 'static {
-    struct R(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>, Vec<u8>);
-    impl std::io::Read for R {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.1.is_empty() {
-                match self.0.next() {
-                    Some(Ok(c)) => self.1 = c,
-                    Some(Err(e)) => return Err(e),
-                    None => return Ok(0),
-                }
-            }
-            let n = buf.len().min(self.1.len());
-            buf[..n].copy_from_slice(&self.1[..n]);
-            self.1.drain(..n);
-            Ok(n)
-        }
-    }
-    R(chunks.into_iter(), Vec::new())
 }
 
 #[test]

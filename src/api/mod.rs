@@ -2,12 +2,15 @@
 
 pub mod auth;
 pub mod context;
+pub mod device_auth;
 pub mod extract;
 pub mod health;
+pub mod internal;
 pub mod mender;
 pub mod paging;
 
 use crate::config::Config;
+use crate::core::devices::token_cache::TokenCache;
 use crate::crypto::token::TokenKeys;
 use crate::db::Db;
 use axum::extract::DefaultBodyLimit;
@@ -21,6 +24,7 @@ pub struct AppState {
     pub db: Db,
     pub keys: TokenKeys,
     pub default_tenant: Arc<String>,
+    pub device_tokens: Arc<TokenCache>,
 }
 
 /// The whole application router.
@@ -29,8 +33,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::require_permission));
     let self_service = mender::self_service_routes()
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
+    let internal =
+        mender::internal_routes().route_layer(from_fn_with_state(state.clone(), internal::guard));
     Router::new()
         .merge(health::routes())
+        .merge(mender::device_routes())
+        .merge(internal)
         .merge(mender::public_routes())
         .merge(self_service)
         .merge(management)

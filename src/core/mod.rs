@@ -2,6 +2,7 @@
 //! database and plain values and returns `crate::error::Result`.
 
 pub mod audit;
+pub mod devices;
 pub mod permissions;
 pub mod principal;
 pub mod roles;

@@ -1,6 +1,7 @@
 //! Cryptography: password hashing, signed tokens, the TLS certificate.
 
 pub mod cert;
+pub mod devkey;
 pub mod password;
 pub mod token;
 

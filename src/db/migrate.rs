@@ -10,10 +10,13 @@ use rusqlite::Connection;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// (version reached, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(2, include_str!("migrations/0002_user_login_ts.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, include_str!("migrations/0002_user_login_ts.sql")),
+    (3, include_str!("migrations/0003_devices.sql")),
+];
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -290,3 +290,76 @@ pub fn assert_mender_error(resp: reqwest::blocking::Response, status: u16) -> se
     assert_eq!(body["request_id"], rid.as_str(), "request_id in {body}");
     body
 }
+
+pub mod device;
+
+/// A tiny management-API client bound to one server and token.
+pub struct Api<'a> {
+    pub server: &'a Server,
+    pub token: String,
+    client: reqwest::blocking::Client,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(server: &'a Server, token: &str) -> Api<'a> {
+        Api {
+            server,
+            token: token.to_string(),
+            client: server.client(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.client
+            .get(self.server.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.get(path);
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().unwrap()
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::blocking::Response {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = self
+            .client
+            .request(m, self.server.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().unwrap()
+    }
+}
+pub mod rig;
+
+/// A request body sent in these chunks (Transfer-Encoding: chunked, no Content-Length), as the
+/// Mender client sends its bodies.
+pub fn chunked(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> reqwest::blocking::Body {
+    struct ChunkReader(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>, Vec<u8>);
+    impl std::io::Read for ChunkReader {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.next() {
+                    Some(Ok(c)) => self.1 = c,
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.1.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+    reqwest::blocking::Body::new(ChunkReader(chunks.into_iter(), Vec::new()))
+}

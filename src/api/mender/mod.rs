@@ -1,6 +1,9 @@
 //! The Mender dialect: management, device and admission APIs.
 
+mod admission;
 mod auditlogs;
+pub mod devauth;
+mod devauth_internal;
 mod useradm;
 
 use super::AppState;
@@ -18,5 +21,18 @@ pub fn self_service_routes() -> Router<AppState> {
 
 /// Behind the permission check.
 pub fn management_routes() -> Router<AppState> {
-    Router::new().merge(auditlogs::routes())
+    Router::new()
+        .merge(auditlogs::routes())
+        .merge(devauth::management_routes())
+        .merge(admission::routes())
+}
+
+/// Device APIs (each handler authenticates the device itself).
+pub fn device_routes() -> Router<AppState> {
+    devauth::device_routes()
+}
+
+/// Internal service APIs, behind the internal guard.
+pub fn internal_routes() -> Router<AppState> {
+    devauth_internal::routes()
 }
