@@ -100,10 +100,14 @@ CREATE TABLE devices (
     status          TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected', 'preauthorized', 'noauth')),
     created_ts      INTEGER NOT NULL,
     updated_ts      INTEGER NOT NULL,
+    group_name      TEXT,                      -- static group (at most one)
+    inventory_ts    INTEGER,                   -- last attribute update
+    tags_etag       TEXT,                      -- changes whenever the tags change
     UNIQUE (tenant_id, identity)
 );
 CREATE INDEX devices_tenant_status ON devices(tenant_id, status, created_ts);
 CREATE INDEX devices_tenant_created ON devices(tenant_id, created_ts);
+CREATE INDEX devices_group ON devices(tenant_id, group_name);
 
 CREATE TABLE auth_sets (
     id          TEXT PRIMARY KEY,
@@ -129,3 +133,25 @@ CREATE TABLE device_tokens (
 CREATE INDEX device_tokens_device ON device_tokens(device_id);
 CREATE INDEX device_tokens_auth_set ON device_tokens(auth_set_id);
 CREATE INDEX device_tokens_expires ON device_tokens(expires_ts);
+
+-- Inventory: device-reported (`inventory`) and user-set (`tags`) attributes; the `identity` and
+-- `system` scopes are derived from the devices table.
+CREATE TABLE device_attributes (
+    device_id   TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    scope       TEXT NOT NULL CHECK (scope IN ('inventory', 'tags')),
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,                 -- JSON: string, number, or array of one of those
+    description TEXT,
+    tenant_id   TEXT NOT NULL,
+    PRIMARY KEY (device_id, scope, name)
+) WITHOUT ROWID;
+CREATE INDEX device_attributes_names ON device_attributes(tenant_id, scope, name);
+
+CREATE TABLE saved_filters (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    terms      TEXT NOT NULL DEFAULT '[]',     -- JSON array of filter predicates
+    created_ts INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);

@@ -24,6 +24,9 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Locked(String),
+    /// An `If-Match` precondition did not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// A configured limit (devices, storage) would be exceeded.
     #[error("{0}")]
     LimitReached(String),
@@ -103,6 +106,7 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Locked(_) => StatusCode::LOCKED,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::LimitReached(_) | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -128,6 +132,7 @@ impl Error {
             Error::Unauthorized(_) => "invalid_auth",
             Error::Forbidden(_) => "access_denied",
             Error::Locked(_) => "account_locked",
+            Error::PreconditionFailed(_) => "precondition_failed",
             Error::LimitReached(_) => "limit_reached",
             Error::Unprocessable(_) => "unprocessable_entity",
             Error::PayloadTooLarge(_) => "payload_too_large",
@@ -145,6 +150,7 @@ impl Error {
             Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::Forbidden(_) => "FORBIDDEN",
             Error::Locked(_) => "LOCKED",
+            Error::PreconditionFailed(_) => "PRECONDITION_FAILED",
             Error::LimitReached(_) | Error::Unprocessable(_) => "UNPROCESSABLE_ENTITY",
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::TooManyRequests { .. } => "TOO_MANY_REQUESTS",

@@ -192,32 +192,60 @@ fn logins_and_logouts_are_audited() {
     );
 }
 
+/// Writes a whole raw HTTP/1.1 request, then reads the whole answer. (An HTTP client library
+/// may fail with a broken pipe when the server answers 413 before it has sent all of the body.)
+fn raw_exchange(addr: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).to_string()
+}
+
 #[test]
 fn oversized_bodies_get_413() {
     let s = Server::builder()
         .env("FLEETBOX_MAX_BODY_BYTES", "2048")
         .start();
+    let addr = s.http.trim_start_matches("http://").to_string();
     let big = format!("{{\"token2fa\":\"{}\"}}", "1".repeat(4096));
-    let r = s
-        .client()
-        .post(s.url(LOGIN))
-        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
-        .header("Content-Type", "application/json")
-        .body(big.clone())
-        .send()
-        .unwrap();
-    assert_mender_error(r, 413);
+    let auth = "Authorization: Basic YWRtaW5AZXhhbXBsZS5jb206Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5";
+    let with_length = format!(
+        "POST {LOGIN} HTTP/1.1\r\nHost: x\r\n{auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    );
     // Also when the body arrives chunked, without a Content-Length.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let mut chunked = format!(
+        "POST {LOGIN} HTTP/1.1\r\nHost: x\r\n{auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for part in big.as_bytes().chunks(512) {
+        chunked += &format!(
+            "{:x}\r\n{}\r\n",
+            part.len(),
+            std::str::from_utf8(part).unwrap()
+        );
+    }
+    chunked += "0\r\n\r\n";
+    for request in [with_length, chunked] {
+        let answer = raw_exchange(&addr, request.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.contains("x-men-requestid:"), "{answer}");
+        assert!(
+            answer.contains("\"error\":\"request body is too large\""),
+            "{answer}"
+        );
+    }
+    // A body within the limit is fine.
     let r = s
         .client()
         .post(s.url(LOGIN))
         .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
-        .body(common::chunked(chunks))
+        .body("{}")
         .send()
         .unwrap();
-    assert_mender_error(r, 413);
+    assert_eq!(r.status(), 200);
 }
 
 #[test]

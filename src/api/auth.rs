@@ -60,9 +60,11 @@ pub fn authorize(p: &Principal, context: &str, resource: &str, operation: &str) 
     }
 }
 
-/// `read` for safe methods, `write` for everything that changes state.
-pub fn operation_of(method: &Method) -> &'static str {
-    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+/// `read` for safe methods and for searches (a `POST` carrying a query, which changes
+/// nothing), `write` for everything that changes state.
+pub fn operation_of(method: &Method, resource: &str) -> &'static str {
+    let search = method == Method::POST && resource.ends_with("/search");
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS || search {
         "read"
     } else {
         "write"
@@ -94,12 +96,8 @@ pub async fn require_permission(
 ) -> Result<Response> {
     let ctx = ctx_of(&req);
     let p = authenticate(&state, req.headers(), &ctx).await?;
-    authorize(
-        &p,
-        "http",
-        &resource_of(req.uri().path()),
-        operation_of(req.method()),
-    )?;
+    let resource = resource_of(req.uri().path());
+    authorize(&p, "http", &resource, operation_of(req.method(), &resource))?;
     req.extensions_mut().insert(p);
     Ok(next.run(req).await)
 }
@@ -132,6 +130,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn searches_are_reads() {
+        assert_eq!(
+            operation_of(&Method::POST, "inventory/filters/search"),
+            "read"
+        );
+        assert_eq!(
+            operation_of(&Method::POST, "devauth/devices/search"),
+            "read"
+        );
+        assert_eq!(operation_of(&Method::POST, "inventory/filters"), "write");
+        assert_eq!(operation_of(&Method::GET, "x"), "read");
+        assert_eq!(operation_of(&Method::DELETE, "x"), "write");
+    }
 
     #[test]
     fn resources() {

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod inventory;
 pub mod permissions;
 pub mod principal;
 pub mod roles;

@@ -13,10 +13,11 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_user_login_ts.sql")),
     (3, include_str!("migrations/0003_devices.sql")),
+    (4, include_str!("migrations/0004_inventory.sql")),
 ];
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -48,6 +49,55 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The columns and indexes of every table, to compare two databases.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut tables = conn
+            .prepare(
+                "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap();
+        let names: Vec<(String, String)> = tables
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (name, kind) in names {
+            out.push(format!("{kind} {name}"));
+            if kind == "table" {
+                let mut cols: Vec<String> = conn
+                    .prepare(&format!("PRAGMA table_info({name})"))
+                    .unwrap()
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "  {} {} notnull={} pk={}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                cols.sort();
+                out.extend(cols);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn schema_sql_equals_version_1_plus_migrations() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(include_str!("../../tests/fixtures/schema-v1.sql"))
+            .unwrap();
+        migrate(&mut old).unwrap();
+        assert_eq!(shape(&fresh), shape(&old));
+    }
 
     #[test]
     fn migrations_end_at_schema_version() {

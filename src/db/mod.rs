@@ -56,7 +56,27 @@ fn open_connection(path: &Path) -> Result<Connection> {
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;",
     )?;
+    register_functions(&conn)?;
     Ok(conn)
+}
+
+/// SQL functions the queries use: `fleetbox_regexp(pattern, text)` for the inventory `$regex`
+/// operator (compiled once per statement).
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fleetbox_regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: std::sync::Arc<Option<regex::Regex>> = ctx.get_or_create_aux(0, |v| {
+                Ok::<_, rusqlite::Error>(crate::core::inventory::query::compile_regex(v.as_str()?))
+            })?;
+            let text = ctx.get_raw(1).as_str().unwrap_or_default();
+            Ok(re.as_ref().as_ref().is_some_and(|r| r.is_match(text)))
+        },
+    )?;
+    Ok(())
 }
 
 impl Db {

@@ -132,3 +132,34 @@ pub fn claims(token: &str) -> Value {
 pub fn claims_free_id() -> String {
     "00000000-0000-4000-8000-000000000000".to_string()
 }
+
+/// A device admitted through preauthorization: returns (device id, device token).
+pub fn admitted(server: &super::Server, api: &super::Api, dev: &TestDevice) -> (String, String) {
+    let r = api.send(
+        "POST",
+        "/api/management/v2/devauth/devices",
+        Some(json!({"identity_data": dev.identity, "pubkey": dev.pubkey_pem()})),
+    );
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    let (status, token) = dev.auth(&server.http, "");
+    assert_eq!(status, 200, "{token}");
+    let id = claims(&token)["sub"].as_str().unwrap().to_string();
+    (id, token)
+}
+
+/// A device uploading its inventory (`PUT` replaces, `PATCH` merges).
+pub fn send_inventory(
+    server: &super::Server,
+    token: &str,
+    method: &str,
+    body: &Value,
+) -> reqwest::blocking::Response {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    server
+        .client()
+        .request(m, server.url("/api/devices/v1/inventory/device/attributes"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .unwrap()
+}

@@ -323,6 +323,24 @@ impl<'a> Api<'a> {
         r.json().unwrap()
     }
 
+    /// A request with an `If-Match` header.
+    pub fn client_with_if_match(
+        &self,
+        method: &str,
+        path: &str,
+        etag: &str,
+        body: serde_json::Value,
+    ) -> reqwest::blocking::Response {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.client
+            .request(m, self.server.url(path))
+            .bearer_auth(&self.token)
+            .header("If-Match", etag)
+            .json(&body)
+            .send()
+            .unwrap()
+    }
+
     pub fn send(
         &self,
         method: &str,

@@ -4,6 +4,9 @@ mod admission;
 mod auditlogs;
 pub mod devauth;
 mod devauth_internal;
+mod inventory;
+mod inventory_internal;
+mod inventory_v2;
 mod useradm;
 
 use super::AppState;
@@ -25,14 +28,16 @@ pub fn management_routes() -> Router<AppState> {
         .merge(auditlogs::routes())
         .merge(devauth::management_routes())
         .merge(admission::routes())
+        .merge(inventory::management_routes())
+        .merge(inventory_v2::routes())
 }
 
 /// Device APIs (each handler authenticates the device itself).
 pub fn device_routes() -> Router<AppState> {
-    devauth::device_routes()
+    devauth::device_routes().merge(inventory::device_routes())
 }
 
 /// Internal service APIs, behind the internal guard.
 pub fn internal_routes() -> Router<AppState> {
-    devauth_internal::routes()
+    devauth_internal::routes().merge(inventory_internal::routes())
 }

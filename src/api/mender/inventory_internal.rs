@@ -1,0 +1,72 @@
+//! inventory's internal API, as far as it means something inside one process: read a device's
+//! inventory and groups, write attributes of a scope, forget a device's inventory. Device
+//! creation and status updates follow admission automatically and are answered with a clear 404.
+
+use super::devauth::id_param;
+use crate::api::extract::body_bytes;
+use crate::api::AppState;
+use crate::core::inventory::{self, parse_attributes, MAX_ATTRIBUTES};
+use crate::error::{Error, Result};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+const BASE: &str = "/api/internal/v1/inventory";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{BASE}/tenants"), post(automatic))
+        .route(&format!("{BASE}/devices"), post(automatic))
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/devices/status/{{status}}"),
+            post(automatic),
+        )
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/devices/{{did}}"),
+            get(show),
+        )
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/devices/{{did}}/groups"),
+            get(device_groups),
+        )
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/device/{{did}}/attribute/scope/{{scope}}"),
+            patch(set_scope),
+        )
+}
+
+async fn automatic() -> Error {
+    Error::NotFound(
+        "not used by fleetbox: devices, tenants and device status enter the inventory automatically through device authentication".into(),
+    )
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((tid, did)): Path<(String, String)>,
+) -> Result<axum::Json<Value>> {
+    let d = inventory::get(&state.db, &id_param(&tid), &id_param(&did)).await?;
+    Ok(axum::Json(d.to_json()))
+}
+
+async fn device_groups(
+    State(state): State<AppState>,
+    Path((tid, did)): Path<(String, String)>,
+) -> Result<axum::Json<Value>> {
+    let d = inventory::get(&state.db, &id_param(&tid), &id_param(&did)).await?;
+    Ok(axum::Json(
+        json!({ "groups": d.group().into_iter().collect::<Vec<_>>() }),
+    ))
+}
+
+async fn set_scope(
+    State(state): State<AppState>,
+    Path((tid, did, scope)): Path<(String, String, String)>,
+    req: Request,
+) -> Result<StatusCode> {
+    let attrs = parse_attributes(&scope, &body_bytes(req).await?, MAX_ATTRIBUTES)?;
+    inventory::set_scope(&state.db, &id_param(&tid), &id_param(&did), &scope, attrs).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,297 @@
+//! The inventory filter language compiled to SQL.
+//!
+//! Every `(scope, attribute)` becomes an SQL expression that yields the attribute's value as JSON
+//! text, or NULL when the device does not have it: `inventory` and `tags` come from
+//! `device_attributes`, `identity` from the device's identity document, `system` from device
+//! columns. A predicate then runs over `json_each(value)`, so a scalar and each element of an
+//! array are compared alike (an array attribute matches `$eq` when one element does), and every
+//! comparison is typed: `$gt` with a number matches numbers only, with a string strings only.
+
+use crate::error::{Error, Result};
+use rusqlite::types::Value as SqlValue;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const SCOPES: &[&str] = &["identity", "inventory", "system", "tags"];
+pub const OPERATORS: &[&str] = &[
+    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex",
+];
+pub const SYSTEM_ATTRIBUTES: &[&str] = &["group", "status", "created_ts", "updated_ts"];
+pub const MAX_NAME_LEN: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Predicate {
+    pub scope: String,
+    pub attribute: String,
+    #[serde(rename = "type")]
+    pub op: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SortCriterion {
+    pub scope: String,
+    pub attribute: String,
+    pub order: String,
+}
+
+/// Checks an attribute name; `field` names the input in errors.
+pub fn check_name(field: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(field, format!("{field} must not be empty")));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(
+            field,
+            format!("{field} is too long (at most {MAX_NAME_LEN} bytes)"),
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || c == '"') {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must not contain quotes or control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_scope(field: &str, scope: &str) -> Result<()> {
+    if SCOPES.contains(&scope) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!(
+                "{field}: unknown scope `{scope}` (one of {})",
+                SCOPES.join(", ")
+            ),
+        ))
+    }
+}
+
+impl Predicate {
+    /// Validates the predicate; `at` locates it in errors (e.g. `filters[2]`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        check_scope(&format!("{at}.scope"), &self.scope)?;
+        check_name(&format!("{at}.attribute"), &self.attribute)?;
+        let field = format!("{at}.value");
+        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+        match self.op.as_str() {
+            "$exists" if !self.value.is_boolean() => Err(Error::invalid(
+                &field,
+                format!("{field}: $exists expects true or false"),
+            )),
+            "$in" | "$nin" => match &self.value {
+                Value::Array(items) if items.iter().all(scalar) => Ok(()),
+                _ => Err(Error::invalid(
+                    &field,
+                    format!(
+                        "{field}: {} expects an array of strings or numbers",
+                        self.op
+                    ),
+                )),
+            },
+            "$regex" if !self.value.is_string() => Err(Error::invalid(
+                &field,
+                format!("{field}: $regex expects a string"),
+            )),
+            "$gt" | "$gte" | "$lt" | "$lte"
+                if !(self.value.is_string() || self.value.is_number()) =>
+            {
+                Err(Error::invalid(
+                    &field,
+                    format!("{field}: {} expects a string or a number", self.op),
+                ))
+            }
+            "$eq" | "$ne" if !scalar(&self.value) => Err(Error::invalid(
+                &field,
+                format!("{field}: {} expects a string, number or boolean", self.op),
+            )),
+            op if !OPERATORS.contains(&op) => Err(Error::invalid(
+                format!("{at}.type"),
+                format!(
+                    "{at}.type: unknown operator `{op}` (one of {})",
+                    OPERATORS.join(" ")
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl SortCriterion {
+    pub fn validate(&self, at: &str) -> Result<()> {
+        check_scope(&format!("{at}.scope"), &self.scope)?;
+        check_name(&format!("{at}.attribute"), &self.attribute)?;
+        if self.order != "asc" && self.order != "desc" {
+            return Err(Error::invalid(
+                format!("{at}.order"),
+                format!("{at}.order must be asc or desc"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+const RFC3339_MS: &str = "'%Y-%m-%dT%H:%M:%fZ'";
+
+/// The JSON value of an attribute of device `d`, or NULL.
+fn attr_expr(scope: &str, name: &str, args: &mut Vec<SqlValue>) -> String {
+    match (scope, name) {
+        ("identity", "status") | ("system", "status") => "json_quote(d.status)".into(),
+        ("identity", _) => {
+            args.push(SqlValue::Text(format!("$.\"{name}\"")));
+            "(d.identity -> ?)".into()
+        }
+        ("system", "group") => "(CASE WHEN d.group_name IS NULL THEN NULL ELSE json_quote(d.group_name) END)".into(),
+        ("system", "created_ts") => format!("json_quote(strftime({RFC3339_MS}, d.created_ts / 1000.0, 'unixepoch'))"),
+        ("system", "updated_ts") => format!(
+            "json_quote(strftime({RFC3339_MS}, COALESCE(d.inventory_ts, d.updated_ts) / 1000.0, 'unixepoch'))"
+        ),
+        ("system", _) => "NULL".into(),
+        _ => {
+            args.push(SqlValue::Text(scope.to_string()));
+            args.push(SqlValue::Text(name.to_string()));
+            "(SELECT a.value FROM device_attributes a WHERE a.device_id = d.id AND a.scope = ? AND a.name = ?)".into()
+        }
+    }
+}
+
+/// `e.value <op> ?` for the element `e` of `json_each`, typed by the operand.
+fn typed(op: &str, v: &Value, args: &mut Vec<SqlValue>) -> String {
+    match v {
+        Value::String(s) => {
+            args.push(SqlValue::Text(s.clone()));
+            format!("(e.type = 'text' AND e.value {op} ?)")
+        }
+        Value::Number(n) => {
+            args.push(match n.as_i64() {
+                Some(i) => SqlValue::Integer(i),
+                None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+            });
+            format!("(e.type IN ('integer', 'real') AND e.value {op} ?)")
+        }
+        Value::Bool(b) if op == "=" => format!("(e.type = '{b}')"),
+        _ => "0".into(),
+    }
+}
+
+/// The SQL condition of one (validated) predicate.
+pub fn predicate_sql(p: &Predicate, args: &mut Vec<SqlValue>) -> String {
+    let x = attr_expr(&p.scope, &p.attribute, args);
+    let over = |cond: String| format!("EXISTS (SELECT 1 FROM json_each({x}) e WHERE {cond})");
+    match p.op.as_str() {
+        "$exists" => {
+            if p.value.as_bool().unwrap_or(false) {
+                format!("({x} IS NOT NULL)")
+            } else {
+                format!("({x} IS NULL)")
+            }
+        }
+        "$eq" => over(typed("=", &p.value, args)),
+        "$ne" => format!("NOT {}", over(typed("=", &p.value, args))),
+        "$gt" => over(typed(">", &p.value, args)),
+        "$gte" => over(typed(">=", &p.value, args)),
+        "$lt" => over(typed("<", &p.value, args)),
+        "$lte" => over(typed("<=", &p.value, args)),
+        "$in" | "$nin" => {
+            let items = p.value.as_array().cloned().unwrap_or_default();
+            let cond = if items.is_empty() {
+                "0".to_string()
+            } else {
+                let parts: Vec<String> = items.iter().map(|v| typed("=", v, args)).collect();
+                format!("({})", parts.join(" OR "))
+            };
+            if p.op == "$in" {
+                over(cond)
+            } else {
+                format!("NOT {}", over(cond))
+            }
+        }
+        "$regex" => {
+            args.push(SqlValue::Text(
+                p.value.as_str().unwrap_or_default().to_string(),
+            ));
+            over("(e.type = 'text' AND fleetbox_regexp(?, e.value))".into())
+        }
+        _ => "0".into(),
+    }
+}
+
+/// `ORDER BY` terms for the sort criteria; missing attributes sort last either way.
+pub fn order_sql(sort: &[SortCriterion], args: &mut Vec<SqlValue>) -> String {
+    let mut terms = Vec::new();
+    for s in sort {
+        let x = attr_expr(&s.scope, &s.attribute, args);
+        let y = attr_expr(&s.scope, &s.attribute, args);
+        let dir = if s.order == "desc" { "DESC" } else { "ASC" };
+        terms.push(format!(
+            "(json_extract({x}, '$') IS NULL), json_extract({y}, '$') {dir}"
+        ));
+    }
+    terms.push("d.created_ts, d.id".into());
+    terms.join(", ")
+}
+
+/// The `$regex` semantics: anchored at the start; `/re/flags` gives flags (i, m, s, x);
+/// an invalid expression matches nothing.
+pub fn compile_regex(pattern: &str) -> Option<regex::Regex> {
+    let (body, flags) = match pattern.strip_prefix('/').and_then(|p| p.rsplit_once('/')) {
+        Some((b, f)) if f.chars().all(|c| "imsx".contains(c)) => (b.to_string(), f.to_string()),
+        _ => (pattern.to_string(), String::new()),
+    };
+    let prefix = if flags.is_empty() {
+        String::new()
+    } else {
+        format!("(?{flags})")
+    };
+    regex::RegexBuilder::new(&format!("{prefix}^(?:{body})"))
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(op: &str, value: Value) -> Predicate {
+        Predicate {
+            scope: "inventory".into(),
+            attribute: "a".into(),
+            op: op.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(p("$eq", json!("x")).validate("filters[0]").is_ok());
+        assert!(p("$exists", json!("yes")).validate("f").is_err());
+        assert!(p("$in", json!("x")).validate("f").is_err());
+        assert!(p("$gt", json!(true)).validate("f").is_err());
+        assert!(p("$regex", json!(5)).validate("f").is_err());
+        assert!(p("$like", json!("x")).validate("f").is_err());
+        let bad_scope = Predicate {
+            scope: "nope".into(),
+            ..p("$eq", json!(1))
+        };
+        match bad_scope.validate("filters[3]") {
+            Err(Error::Invalid { field: Some(f), .. }) => assert_eq!(f, "filters[3].scope"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn regexes() {
+        let r = compile_regex("ab+").unwrap();
+        assert!(
+            r.is_match("abbb") && !r.is_match("xab"),
+            "anchored at the start"
+        );
+        let r = compile_regex("/AB/i").unwrap();
+        assert!(r.is_match("abc"));
+        assert!(compile_regex("(").is_none());
+    }
+}
