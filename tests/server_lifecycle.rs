@@ -472,3 +472,29 @@ fn weak_or_missing_admin_password_is_a_clear_error() {
     s.login_as("c@example.com", "another-long-pw");
     let _ = ADMIN_PASSWORD;
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    use std::io::{Read, Write};
+    let mut s = Server::start();
+    let addr = s.http.trim_start_matches("http://").to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    // A login whose (chunked) body is still arriving when the signal comes.
+    let head = "POST /api/management/v1/useradm/auth/login HTTP/1.1\r\nHost: x\r\n\
+                Authorization: Basic YWRtaW5AZXhhbXBsZS5jb206Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n{\r\n";
+    sock.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    common::signal(s.pid(), "TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sock.write_all(b"1\r\n}\r\n0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight request completes: {answer}"
+    );
+    assert_eq!(s.stop().code(), Some(0), "{}", s.log_text());
+    // New connections are refused once it has stopped.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
