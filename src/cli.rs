@@ -51,6 +51,25 @@ enum Command {
     /// Manage tenants (organisations).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage artifacts.
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
+}
+
+#[derive(Subcommand)]
+enum ArtifactCommand {
+    /// Import .mender files (for air-gapped sites); validated like uploads. Works while the
+    /// server runs.
+    Import {
+        /// The files to import.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The tenant (by name); the default tenant if omitted.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +196,93 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         }
         Command::User(cmd) => user_command(cmd, config).await,
         Command::Tenant(cmd) => tenant_command(cmd, config).await,
+        Command::Artifact(cmd) => artifact_command(cmd, config).await,
+    }
+}
+
+async fn artifact_command(cmd: ArtifactCommand, config: Config) -> Result<(), String> {
+    use crate::core::artifacts::{self, Store, Uploader};
+    use sha2::{Digest, Sha256};
+    let ArtifactCommand::Import {
+        files,
+        description,
+        tenant,
+    } = cmd;
+    let (db, default_tenant) = server::open_store(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tenant_id = match tenant {
+        Some(n) => tenants::id_by_name(&db, &n)
+            .await
+            .map_err(|e| e.to_string())?,
+        None => default_tenant,
+    };
+    // A store object without start-up clean-up: the server may be uploading right now.
+    let store = Store {
+        dir: config.data_dir.join("artifacts"),
+        max_bytes: config.artifact_max_bytes,
+        storage_limit: config.storage_limit_bytes,
+    };
+    std::fs::create_dir_all(store.dir.join("incoming")).map_err(|e| e.to_string())?;
+    let mut failed = 0;
+    for file in files {
+        let result: Result<String, String> = async {
+            let temp = store.incoming();
+            // Copy into the store's directory (same filesystem, so the final rename is atomic),
+            // hashing on the way.
+            let (size, sum) = {
+                let mut input =
+                    std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let mut output = std::fs::File::create(&temp).map_err(|e| e.to_string())?;
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut size = 0u64;
+                loop {
+                    let n = std::io::Read::read(&mut input, &mut buf).map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    std::io::Write::write_all(&mut output, &buf[..n]).map_err(|e| e.to_string())?;
+                    size += n as u64;
+                }
+                (size, hex::encode(hasher.finalize()))
+            };
+            let a = artifacts::ingest(
+                &db,
+                &store,
+                Uploader::CommandLine {
+                    tenant_id: tenant_id.clone(),
+                },
+                temp,
+                size,
+                sum,
+                description.clone(),
+            )
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+            Ok(format!(
+                "imported {} as {} ({}, {} bytes)",
+                file.display(),
+                a.id,
+                a.name,
+                a.size
+            ))
+        }
+        .await;
+        match result {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("fleetbox: {e}");
+                failed += 1;
+            }
+        }
+    }
+    db.close();
+    if failed > 0 {
+        Err(format!("{failed} file(s) not imported"))
+    } else {
+        Ok(())
     }
 }
 

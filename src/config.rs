@@ -30,6 +30,17 @@ pub struct Config {
     pub device_token_ttl_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Largest artifact accepted by an upload.
+    pub artifact_max_bytes: u64,
+    /// Total artifact storage per tenant (0: no limit).
+    pub storage_limit_bytes: u64,
+    /// Lifetime of a pre-signed artifact download link.
+    pub download_link_ttl_secs: u64,
+    /// The address devices use to reach this server (e.g. https://fleet.lan:8443), for download
+    /// links; empty: taken from each request's Host header.
+    pub public_url: String,
+    /// Largest deployment log a device may upload.
+    pub max_log_bytes: u64,
     /// On first start, create this administrator if there is no user yet.
     pub admin_email: String,
     pub admin_password: String,
@@ -50,6 +61,11 @@ impl Default for Config {
             user_token_ttl_secs: 7 * 24 * 3600,
             device_token_ttl_secs: 7 * 24 * 3600,
             shutdown_grace_secs: 10,
+            artifact_max_bytes: 10 * 1024 * 1024 * 1024,
+            storage_limit_bytes: 0,
+            download_link_ttl_secs: 15 * 60,
+            public_url: String::new(),
+            max_log_bytes: 1024 * 1024,
             admin_email: String::new(),
             admin_password: String::new(),
         }
@@ -168,6 +184,20 @@ impl Config {
                     "configuration key `{key}`: must be at least 60 seconds"
                 ));
             }
+        }
+        let url_ok = self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://");
+        if !url_ok {
+            return Err(format!(
+                "configuration key `public_url`: `{}` must start with http:// or https://",
+                self.public_url
+            ));
+        }
+        if self.download_link_ttl_secs < 10 {
+            return Err(
+                "configuration key `download_link_ttl_secs`: must be at least 10 seconds".into(),
+            );
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! Data flows one way: HTTP → `api::<dialect>` → `core` → `db`.
 
 pub mod api;
+pub mod artifact;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -4,8 +4,10 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::core::artifacts::Store;
 use crate::core::devices::token_cache::TokenCache;
 use crate::core::{audit, devices, roles, tenants, users};
+use crate::crypto::link::LinkSigner;
 use crate::crypto::{cert, token::TokenKeys};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -149,9 +151,30 @@ pub async fn serve(config: Config) -> Result<()> {
         keys,
         default_tenant: Arc::new(tenant),
         device_tokens: Arc::new(TokenCache::new()),
+        artifacts: Arc::new(Store::new(
+            &config.data_dir,
+            config.artifact_max_bytes,
+            config.storage_limit_bytes,
+        )?),
+        links: LinkSigner::load_or_create(&config.data_dir.join("secrets").join("link.key"))?,
     };
     spawn_housekeeping(db.clone());
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let router = api::router(state);
+    // Each listener tells handlers its scheme, for links back to this server.
+    let with_scheme = |scheme: &'static str| {
+        router
+            .clone()
+            .layer(axum::middleware::from_fn(
+                move |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                    req.headers_mut().insert(
+                        "x-fleetbox-scheme",
+                        axum::http::HeaderValue::from_static(scheme),
+                    );
+                    next.run(req).await
+                },
+            ))
+            .into_make_service_with_connect_info::<SocketAddr>()
+    };
 
     let mut tasks: Vec<(&'static str, Handle, ServerTask)> = Vec::new();
     if let Some(addr) = config.listen_addr() {
@@ -165,14 +188,14 @@ pub async fn serve(config: Config) -> Result<()> {
         let handle = Handle::new();
         let server = axum_server::bind_rustls(addr, tls)
             .handle(handle.clone())
-            .serve(app.clone());
+            .serve(with_scheme("https"));
         tasks.push(("https", handle, tokio::spawn(server)));
     }
     if let Some(addr) = config.http_addr() {
         let handle = Handle::new();
         let server = axum_server::bind(addr)
             .handle(handle.clone())
-            .serve(app.clone());
+            .serve(with_scheme("http"));
         tasks.push(("http", handle, tokio::spawn(server)));
     }
     for (proto, handle, _) in &tasks {

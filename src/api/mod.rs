@@ -10,7 +10,9 @@ pub mod mender;
 pub mod paging;
 
 use crate::config::Config;
+use crate::core::artifacts::Store;
 use crate::core::devices::token_cache::TokenCache;
+use crate::crypto::link::LinkSigner;
 use crate::crypto::token::TokenKeys;
 use crate::db::Db;
 use axum::extract::DefaultBodyLimit;
@@ -25,16 +27,19 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub default_tenant: Arc<String>,
     pub device_tokens: Arc<TokenCache>,
+    pub artifacts: Arc<Store>,
+    pub links: LinkSigner,
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let management = mender::management_routes()
+        .merge(mender::artifact_routes(state.config.artifact_max_bytes))
         .route_layer(from_fn_with_state(state.clone(), auth::require_permission));
     let self_service = mender::self_service_routes()
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
-    let internal =
-        mender::internal_routes().route_layer(from_fn_with_state(state.clone(), internal::guard));
+    let internal = mender::internal_routes(state.config.artifact_max_bytes)
+        .route_layer(from_fn_with_state(state.clone(), internal::guard));
     Router::new()
         .merge(health::routes())
         .merge(mender::device_routes())

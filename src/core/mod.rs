@@ -1,7 +1,9 @@
 //! The domain. Knows nothing of HTTP or of which API dialect asked; every function takes the
 //! database and plain values and returns `crate::error::Result`.
 
+pub mod artifacts;
 pub mod audit;
+pub mod deployments;
 pub mod devices;
 pub mod inventory;
 pub mod permissions;

@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod devkey;
+pub mod link;
 pub mod password;
 pub mod token;
 

@@ -1,7 +1,11 @@
 //! The Mender dialect: management, device and admission APIs.
 
 mod admission;
+mod artifacts;
 mod auditlogs;
+pub mod deployments;
+mod deployments_device;
+mod deployments_internal;
 pub mod devauth;
 mod devauth_internal;
 mod inventory;
@@ -30,14 +34,25 @@ pub fn management_routes() -> Router<AppState> {
         .merge(admission::routes())
         .merge(inventory::management_routes())
         .merge(inventory_v2::routes())
+        .merge(deployments::routes())
+}
+
+/// Artifact routes: behind the permission check, with the upload size limit.
+pub fn artifact_routes(max_upload: u64) -> Router<AppState> {
+    artifacts::routes(max_upload)
 }
 
 /// Device APIs (each handler authenticates the device itself).
 pub fn device_routes() -> Router<AppState> {
-    devauth::device_routes().merge(inventory::device_routes())
+    devauth::device_routes()
+        .merge(inventory::device_routes())
+        .merge(deployments_device::routes())
 }
 
 /// Internal service APIs, behind the internal guard.
-pub fn internal_routes() -> Router<AppState> {
-    devauth_internal::routes().merge(inventory_internal::routes())
+pub fn internal_routes(max_upload: u64) -> Router<AppState> {
+    devauth_internal::routes()
+        .merge(inventory_internal::routes())
+        .merge(deployments_internal::routes())
+        .merge(artifacts::internal_routes(max_upload))
 }

@@ -206,6 +206,7 @@ pub async fn decommission(
         .write(move |conn| {
             let device = get_in(conn, &tenant, &d)?;
             conn.execute("DELETE FROM devices WHERE id = ?1", [&d])?;
+            crate::core::deployments::device_gone(conn, &d)?;
             Ok(device.identity)
         })
         .await?;

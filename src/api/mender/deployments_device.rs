@@ -1,0 +1,231 @@
+//! deployments, device side: `next` (v1 GET/POST, v2 POST), status, log, and the pre-signed
+//! artifact download that `next` links to.
+
+use super::deployments::download_link;
+use crate::api::device_auth::Device;
+use crate::api::extract::{body_bytes, parse_json};
+use crate::api::AppState;
+use crate::core::deployments::device as dd;
+use crate::error::{Error, Result};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use tower::ServiceExt;
+
+const V1: &str = "/api/devices/v1/deployments/device/deployments";
+pub const DOWNLOAD: &str = "/api/devices/v1/deployments/download/artifacts";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{V1}/next"), get(next_get).post(next_post))
+        .route(
+            "/api/devices/v2/deployments/device/deployments/next",
+            post(next_v2),
+        )
+        .route(&format!("{V1}/{{id}}/status"), put(status))
+        .route(&format!("{V1}/{{id}}/log"), put(log))
+        .route(&format!("{DOWNLOAD}/{{id}}"), get(download))
+}
+
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    device: Device,
+    provides: BTreeMap<String, String>,
+) -> Result<Response> {
+    match dd::next(
+        &state.db,
+        &device.0.tenant_id,
+        &device.0.device_id,
+        provides,
+    )
+    .await?
+    {
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(i) => {
+            let (uri, expire) = download_link(state, headers, &i.artifact.id);
+            Ok(axum::Json(json!({
+                "id": i.deployment_id,
+                "artifact": {
+                    "id": i.artifact.id,
+                    "artifact_name": i.artifact.name,
+                    "source": { "uri": uri, "expire": expire },
+                    "device_types_compatible": i.artifact.device_types,
+                }
+            }))
+            .into_response())
+        }
+    }
+}
+
+async fn next_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    device: Device,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let provides = q
+        .into_iter()
+        .filter(|(k, _)| k == "artifact_name" || k == "device_type")
+        .collect();
+    answer(&state, &headers, device, provides).await
+}
+
+/// The provides map: strings only.
+fn string_map(field: &str, v: Value) -> Result<BTreeMap<String, String>> {
+    let Value::Object(m) = v else {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be an object of strings"),
+        ));
+    };
+    m.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            _ => Err(Error::invalid(
+                field,
+                format!("{field}.{k} must be a string"),
+            )),
+        })
+        .collect()
+}
+
+async fn next_post(
+    State(state): State<AppState>,
+    device: Device,
+    req: Request,
+) -> Result<Response> {
+    let headers = req.headers().clone();
+    let v: Value = parse_json(&body_bytes(req).await?)?;
+    answer(&state, &headers, device, string_map("body", v)?).await
+}
+
+#[derive(Deserialize)]
+struct NextV2 {
+    device_provides: Option<Value>,
+    #[allow(dead_code)] // the client asks for update control maps; none are used here
+    update_control_map: Option<bool>,
+}
+
+async fn next_v2(State(state): State<AppState>, device: Device, req: Request) -> Result<Response> {
+    let headers = req.headers().clone();
+    let body: NextV2 = parse_json(&body_bytes(req).await?)?;
+    let provides = body.device_provides.ok_or_else(|| {
+        Error::invalid(
+            "device_provides",
+            "missing required parameter: device_provides",
+        )
+    })?;
+    answer(
+        &state,
+        &headers,
+        device,
+        string_map("device_provides", provides)?,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: Option<String>,
+    substate: Option<String>,
+}
+
+/// Exactly 204: the real client rolls back on a 200 here.
+async fn status(
+    State(state): State<AppState>,
+    device: Device,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<StatusCode> {
+    let body: StatusBody = parse_json(&body_bytes(req).await?)?;
+    let s = body
+        .status
+        .ok_or_else(|| Error::invalid("status", "missing required parameter: status"))?;
+    dd::report_status(
+        &state.db,
+        &device.0.tenant_id,
+        &device.0.device_id,
+        &id,
+        &s,
+        body.substate,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn log(
+    State(state): State<AppState>,
+    device: Device,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<StatusCode> {
+    let body = body_bytes(req).await?;
+    if body.len() as u64 > state.config.max_log_bytes {
+        return Err(Error::PayloadTooLarge(format!(
+            "the log is larger than {} bytes",
+            state.config.max_log_bytes
+        )));
+    }
+    dd::store_log(
+        &state.db,
+        &device.0.tenant_id,
+        &device.0.device_id,
+        &id,
+        &body,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    #[serde(rename = "x-men-expire")]
+    expire: Option<i64>,
+    #[serde(rename = "x-men-signature")]
+    signature: Option<String>,
+}
+
+/// The pre-signed download: no Authorization; Range, If-Modified-Since and If-Unmodified-Since
+/// are honoured by the file service; never compressed.
+async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LinkQuery>,
+    req: Request,
+) -> Result<Response> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ok = match (q.expire, q.signature.as_deref()) {
+        (Some(e), Some(s)) => state.links.verify(&id, e, s, now),
+        _ => false,
+    };
+    if !ok || uuid::Uuid::parse_str(&id).is_err() {
+        return Err(Error::Forbidden(
+            "the download link is invalid or has expired".into(),
+        ));
+    }
+    let path = state.artifacts.path_of(&id);
+    if !path.is_file() {
+        return Err(Error::NotFound("Artifact not found".into()));
+    }
+    let mut resp = tower_http::services::ServeFile::new_with_mime(
+        path,
+        &"application/vnd.mender-artifact"
+            .parse()
+            .expect("valid mime"),
+    )
+    .oneshot(req)
+    .await
+    .map_err(Error::internal)?
+    .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "private, no-transform".parse().expect("valid header"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,199 @@
+//! The device side of deployments: `next`, status reports and log uploads.
+
+use super::{refresh_status, FINAL};
+use crate::core::artifacts::{self, Artifact};
+use crate::db::{now_ms, Db};
+use crate::error::{Error, Result};
+use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Statuses a device may report.
+pub const REPORTABLE: &[&str] = &[
+    "downloading",
+    "installing",
+    "rebooting",
+    "success",
+    "failure",
+    "already-installed",
+    "pause_before_installing",
+    "pause_before_committing",
+    "pause_before_rebooting",
+];
+
+pub struct Instructions {
+    pub deployment_id: String,
+    pub artifact: Artifact,
+}
+
+/// Finds the device's next update. `provides` holds at least `device_type` and
+/// `artifact_name`. Deployments whose artifact is already installed, or that have no artifact
+/// for this device, end for it on the spot (`already-installed`, `noartifact`).
+pub async fn next(
+    db: &Db,
+    tenant: &str,
+    device_id: &str,
+    provides: BTreeMap<String, String>,
+) -> Result<Option<Instructions>> {
+    for key in ["device_type", "artifact_name"] {
+        if provides.get(key).is_none_or(|v| v.is_empty()) {
+            return Err(Error::invalid(
+                key,
+                format!("missing required parameter: {key}"),
+            ));
+        }
+    }
+    let (t, d) = (tenant.to_string(), device_id.to_string());
+    db.write(move |conn| {
+        let marks = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, dd.artifact_id
+             FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+             WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks}) AND d.aborted = 0
+             ORDER BY d.created_ts, d.id"
+        ))?;
+        type Candidate = (String, String, i64, String, Option<String>);
+        let candidates = stmt
+            .query_map(params![d, t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .collect::<rusqlite::Result<Vec<Candidate>>>()?;
+        let now = now_ms();
+        let device_type = provides.get("device_type").cloned();
+        for (dep_id, artifact_name, phase, phases, _) in candidates {
+            // A phase that has not started yet: nothing for this device now.
+            let phases: Vec<super::Phase> = serde_json::from_str(&phases).unwrap_or_default();
+            if phases.get(phase as usize).and_then(|p| p.start_ts).is_some_and(|ts| ts > now) {
+                continue;
+            }
+            let end = |status: &str| -> Result<()> {
+                conn.execute(
+                    "UPDATE deployment_devices SET status = ?1, device_type = ?2, finished_ts = ?3
+                     WHERE deployment_id = ?4 AND device_id = ?5",
+                    params![status, device_type, now, dep_id, d],
+                )?;
+                refresh_status(conn, &dep_id)
+            };
+            if provides.get("artifact_name") == Some(&artifact_name) {
+                end("already-installed")?;
+                continue;
+            }
+            let Some(artifact) = artifacts::matching_in(conn, &t, &artifact_name, &provides)? else {
+                end("noartifact")?;
+                continue;
+            };
+            // Handed out: count the attempt once per round (a repeated `next` is not a retry).
+            conn.execute(
+                "UPDATE deployment_devices
+                 SET artifact_id = ?1, device_type = ?2, started_ts = COALESCE(started_ts, ?3),
+                     attempts = CASE WHEN status = 'pending' AND artifact_id IS NULL THEN attempts + 1 ELSE attempts END
+                 WHERE deployment_id = ?4 AND device_id = ?5",
+                params![artifact.id, device_type, now, dep_id, d],
+            )?;
+            refresh_status(conn, &dep_id)?;
+            return Ok(Some(Instructions { deployment_id: dep_id, artifact }));
+        }
+        Ok(None)
+    })
+    .await
+}
+
+/// A status report. Answers `Conflict` once the deployment was aborted for this device.
+pub async fn report_status(
+    db: &Db,
+    tenant: &str,
+    device_id: &str,
+    deployment_id: &str,
+    status: &str,
+    substate: Option<String>,
+) -> Result<()> {
+    if !REPORTABLE.contains(&status) {
+        return Err(Error::invalid(
+            "status",
+            format!("status must be one of {}", REPORTABLE.join(", ")),
+        ));
+    }
+    let (t, d, dep, s) = (
+        tenant.to_string(),
+        device_id.to_string(),
+        deployment_id.to_string(),
+        status.to_string(),
+    );
+    db.write(move |conn| {
+        let row: Option<(String, i64, i64)> = conn
+            .query_row(
+                "SELECT dd.status, dd.attempts, dep.retries FROM deployment_devices dd
+                 JOIN deployments dep ON dep.id = dd.deployment_id
+                 WHERE dd.deployment_id = ?1 AND dd.device_id = ?2 AND dd.tenant_id = ?3",
+                params![dep, d, t],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (current, attempts, retries) = row.ok_or_else(|| Error::NotFound("Deployment not found for this device".into()))?;
+        if current == "aborted" {
+            return Err(Error::Conflict("Status already set to aborted.".into()));
+        }
+        if FINAL.contains(&current.as_str()) {
+            // A repeated final report is fine; anything else cannot change a final state.
+            return if current == s { Ok(()) } else { Err(Error::Conflict(format!("the deployment already ended for this device ({current})"))) };
+        }
+        let now = now_ms();
+        if s == "failure" && attempts <= retries {
+            // Retry budget left: the device gets the deployment again at its next poll.
+            conn.execute(
+                "UPDATE deployment_devices SET status = 'pending', artifact_id = NULL, substate = ?1
+                 WHERE deployment_id = ?2 AND device_id = ?3",
+                params![substate, dep, d],
+            )?;
+        } else {
+            let finished = FINAL.contains(&s.as_str()).then_some(now);
+            conn.execute(
+                "UPDATE deployment_devices SET status = ?1, substate = COALESCE(?2, substate), finished_ts = ?3
+                 WHERE deployment_id = ?4 AND device_id = ?5",
+                params![s, substate, finished, dep, d],
+            )?;
+        }
+        refresh_status(conn, &dep)
+    })
+    .await
+}
+
+/// Stores the log of a device's deployment (`{"messages": [{timestamp, level, message}]}`).
+pub async fn store_log(
+    db: &Db,
+    tenant: &str,
+    device_id: &str,
+    deployment_id: &str,
+    body: &[u8],
+) -> Result<()> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("failed to decode request body: {e}")))?;
+    let messages = v.get("messages").and_then(Value::as_array).ok_or_else(|| {
+        Error::invalid("messages", "missing required parameter: messages (a list)")
+    })?;
+    for (i, m) in messages.iter().enumerate() {
+        for key in ["timestamp", "level", "message"] {
+            if !m.get(key).is_some_and(Value::is_string) {
+                return Err(Error::invalid(
+                    format!("messages[{i}].{key}"),
+                    format!("messages[{i}].{key} is required (a string)"),
+                ));
+            }
+        }
+    }
+    let text = Value::Array(messages.clone()).to_string();
+    let (t, d, dep) = (
+        tenant.to_string(),
+        device_id.to_string(),
+        deployment_id.to_string(),
+    );
+    db.write(move |conn| {
+        let n = conn.execute(
+            "UPDATE deployment_devices SET log = ?1 WHERE deployment_id = ?2 AND device_id = ?3 AND tenant_id = ?4",
+            params![text, dep, d, t],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound("Deployment not found for this device".into()));
+        }
+        Ok(())
+    })
+    .await
+}

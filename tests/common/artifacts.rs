@@ -1,0 +1,86 @@
+//! Artifacts for tests, made with the real `mender-artifact` through the rig's script.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rig/make-artifact.sh");
+
+/// Runs `make-artifact.sh KIND NAME TYPES OUT extra...`; panics with its output on failure.
+pub fn make(dir: &Path, kind: &str, name: &str, device_types: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.mender"));
+    let o = Command::new("bash")
+        .arg(MAKE)
+        .args([kind, name, device_types])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make-artifact {kind} {name}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Uploads a file as an artifact (M41); returns the response.
+pub fn upload(api: &super::Api, path: &Path, description: &str) -> reqwest::blocking::Response {
+    let bytes = std::fs::read(path).unwrap();
+    upload_bytes(api, bytes, description)
+}
+
+pub fn upload_bytes(
+    api: &super::Api,
+    bytes: Vec<u8>,
+    description: &str,
+) -> reqwest::blocking::Response {
+    let size = bytes.len().to_string();
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("size", size)
+        .text("description", description.to_string())
+        .part(
+            "artifact",
+            reqwest::blocking::multipart::Part::bytes(bytes)
+                .file_name("upload.mender")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    api.server
+        .client()
+        .post(api.server.url("/api/management/v1/deployments/artifacts"))
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .unwrap()
+}
+
+/// The id at the end of a Location header.
+pub fn location_id(r: &reqwest::blocking::Response) -> String {
+    r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// True when `mender-artifact` is installed; otherwise skips (or fails under
+/// FLEETBOX_REQUIRE_REAL_CLIENTS=1).
+pub fn tool_available(test: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", "command -v mender-artifact"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    if std::env::var("FLEETBOX_REQUIRE_REAL_CLIENTS").as_deref() == Ok("1") {
+        panic!("{test}: mender-artifact is missing (FLEETBOX_REQUIRE_REAL_CLIENTS=1)");
+    }
+    eprintln!("SKIPPED {test}: mender-artifact is not installed");
+    false
+}

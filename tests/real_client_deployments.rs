@@ -1,0 +1,188 @@
+//! The real mender-client daemon installs deployments from fleetbox: single-file, directory and a
+//! server-generated artifact (targeted by device list, static group and dynamic filter); a failing
+//! script reports failure with a readable log; the installed artifact again is already-installed.
+
+mod common;
+
+use common::artifacts::{location_id, make, upload};
+use common::{rig, Api, Server};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const DEP: &str = "/api/management/v1/deployments/deployments";
+
+fn wait_final(api: &Api, dep: &str, dev: &rig::Device) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let d = api.get_json(&format!("{DEP}/{dep}"));
+        if d["status"] == "finished" {
+            return api.get_json(&format!("{DEP}/{dep}/statistics"));
+        }
+        if Instant::now() > deadline {
+            let log =
+                std::fs::read_to_string(dev.path().join("logs/daemon.log")).unwrap_or_default();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!(
+                "deployment {dep} did not finish: {d}\n{}\n{tail}",
+                api.get_json(&format!("{DEP}/{dep}/devices"))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn the_real_client_installs_reports_and_fails_as_expected() {
+    if !rig::available("real_client_deployments") {
+        return;
+    }
+    let s = Server::start();
+    let api = Api::new(&s, &s.login());
+    let cert = s.cert_path();
+    let dev = rig::Device::init(
+        &s.https_url(""),
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            "ed25519",
+            "--poll",
+            "2",
+        ],
+    );
+    let r = api.send(
+        "POST",
+        "/api/management/v2/devauth/devices",
+        Some(json!({"identity_data": dev.identity(), "pubkey": dev.pubkey()})),
+    );
+    assert_eq!(r.status(), 201);
+    let device_id = location_id(&r);
+    let started = dev.rig("daemon", &[]);
+    assert!(started.ok, "{}", started.log);
+    let dir = tempfile::tempdir().unwrap();
+
+    // 1. single-file, to a list of devices.
+    let single = make(
+        dir.path(),
+        "single-file",
+        "rig-single-1",
+        "rig-device",
+        &["--content", "hello fleet\n"],
+    );
+    assert_eq!(upload(&api, &single, "").status(), 201);
+    let r = api.send(
+        "POST",
+        DEP,
+        Some(json!({"name": "single", "artifact_name": "rig-single-1", "devices": [device_id]})),
+    );
+    let dep = location_id(&r);
+    let stats = wait_final(&api, &dep, &dev);
+    assert_eq!(stats["success"], 1, "{stats}");
+    let installed = dev.path().join("share/rig-dest/single-file/payload.txt");
+    assert_eq!(
+        std::fs::read_to_string(&installed).unwrap(),
+        "hello fleet\n"
+    );
+
+    // 2. directory module, to a static group.
+    api.send(
+        "PUT",
+        &format!("/api/management/v1/inventory/devices/{device_id}/group"),
+        Some(json!({"group": "rig"})),
+    );
+    let directory = make(dir.path(), "directory", "rig-dir-1", "rig-device", &[]);
+    assert_eq!(upload(&api, &directory, "").status(), 201);
+    let dep = location_id(&api.send(
+        "POST",
+        &format!("{DEP}/group/rig"),
+        Some(json!({"name": "dir", "artifact_name": "rig-dir-1"})),
+    ));
+    assert_eq!(wait_final(&api, &dep, &dev)["success"], 1);
+    assert!(dev.path().join("share/rig-dest/directory/a.txt").is_file());
+
+    // 3. a failing script: failure, and its log through M37.
+    let failing = make(
+        dir.path(),
+        "script",
+        "rig-fail-1",
+        "rig-device",
+        &["--fail"],
+    );
+    assert_eq!(upload(&api, &failing, "").status(), 201);
+    let dep = location_id(&api.send(
+        "POST",
+        DEP,
+        Some(json!({"name": "fail", "artifact_name": "rig-fail-1", "devices": [device_id]})),
+    ));
+    assert_eq!(wait_final(&api, &dep, &dev)["failure"], 1);
+    let devices = api.get_json(&format!("{DEP}/{dep}/devices"));
+    assert_eq!(devices[0]["log"], true, "{devices}");
+    let log = api
+        .get(&format!("{DEP}/{dep}/devices/{device_id}/log"))
+        .text()
+        .unwrap();
+    assert!(!log.trim().is_empty());
+
+    // 4. a server-generated artifact, through a dynamic filter.
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("name", "rig-gen-1")
+        .text("device_types_compatible", "rig-device")
+        .text("type", "single_file")
+        .text(
+            "args",
+            r#"{"dest_dir": "/usr/share/mender/rig-dest/generated"}"#,
+        )
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(vec![b'g'; 6000]).file_name("generated.txt"),
+        );
+    let r = s
+        .client()
+        .post(s.url("/api/management/v1/deployments/artifacts/generate"))
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    let mac = dev.identity()["mac"].clone();
+    let f = location_id(&api.send("POST", "/api/management/v2/inventory/filters", Some(json!({"name": "the-rig", "terms": [{"scope": "identity", "attribute": "mac", "type": "$eq", "value": mac}]}))));
+    let dep = location_id(&api.send(
+        "POST",
+        "/api/management/v2/deployments/deployments",
+        Some(json!({"name": "gen", "artifact_name": "rig-gen-1", "filter_id": f})),
+    ));
+    assert_eq!(wait_final(&api, &dep, &dev)["success"], 1);
+    assert_eq!(
+        std::fs::read(dev.path().join("share/rig-dest/generated/generated.txt")).unwrap(),
+        vec![b'g'; 6000]
+    );
+
+    // 5. what is installed already: already-installed, no download.
+    let dep = location_id(&api.send(
+        "POST",
+        DEP,
+        Some(json!({"name": "again", "artifact_name": "rig-gen-1", "devices": [device_id]})),
+    ));
+    assert_eq!(wait_final(&api, &dep, &dev)["already-installed"], 1);
+    let inv = api.get_json(&format!("/api/management/v1/inventory/devices/{device_id}"));
+    let name = inv["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "artifact_name")
+        .map(|a| a["value"].clone());
+    assert_eq!(
+        name,
+        Some(json!("rig-gen-1")),
+        "the device reports what it runs"
+    );
+    dev.rig("stop", &[]);
+}
