@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${1:-1024}
 WORK=$(mktemp -d /tmp/fleetbox-ota-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers must read the served file
 PORT=18680
 NGINX_PORT=18681
 cleanup() {
@@ -64,6 +65,7 @@ done
 
 mkdir -p "$WORK/www"
 cp "$WORK/data/artifacts/$ID.mender" "$WORK/www/big.mender"
+chmod -R a+rX "$WORK/www"
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 2;
 pid $WORK/nginx.pid;

@@ -1,7 +1,6 @@
 //! deployments' internal API: per-tenant storage limits and usage, a tenant's deployments, and
 //! uploads into a tenant (in `artifacts`). Tenant provisioning needs nothing here.
 
-use super::devauth::id_param;
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
 use crate::api::AppState;
@@ -38,23 +37,7 @@ pub async fn tenant_of(state: &AppState, id: &str) -> Result<String> {
     if id == "default" {
         return Ok(state.default_tenant.to_string());
     }
-    let id = id_param(id);
-    let t = id.clone();
-    let known = state
-        .db
-        .read(move |c| {
-            Ok(
-                c.query_row("SELECT COUNT(*) FROM tenants WHERE id = ?1", [&t], |r| {
-                    r.get::<_, i64>(0)
-                })? > 0,
-            )
-        })
-        .await?;
-    if known {
-        Ok(id)
-    } else {
-        Err(Error::NotFound("Tenant not found".into()))
-    }
+    super::devauth_internal::known_tenant(state, id).await
 }
 
 async fn get_limit(

@@ -54,7 +54,8 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Result<Sta
     }
 }
 
-async fn known_tenant(state: &AppState, tid: &str) -> Result<String> {
+/// The stored id of an existing tenant (either id form), or 404.
+pub async fn known_tenant(state: &AppState, tid: &str) -> Result<String> {
     let tid = id_param(tid);
     let t = tid.clone();
     let exists = state
