@@ -5,14 +5,18 @@
 //! shown while the first phase has not started.
 
 pub mod device;
+mod queries;
+
+pub use queries::{
+    device_history, device_log, devices, list, statistics, DeviceInDeployment, ListQuery,
+};
 
 use crate::core::audit::{self, Entry};
 use crate::core::inventory::{self, filters};
 use crate::core::{rfc3339, Principal};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -359,58 +363,6 @@ pub async fn get(db: &Db, tenant: &str, id: &str) -> Result<(Deployment, Vec<Str
     .await
 }
 
-#[derive(Default)]
-pub struct ListQuery {
-    pub status: Option<String>,
-    pub search: Option<String>,
-    pub created_before: Option<i64>,
-    pub created_after: Option<i64>,
-    pub offset: u64,
-    pub limit: u64,
-}
-
-pub async fn list(db: &Db, tenant: &str, q: ListQuery) -> Result<(Vec<Deployment>, u64)> {
-    let t = tenant.to_string();
-    db.read(move |conn| {
-        let mut w = String::from("tenant_id = ?");
-        let mut args = vec![SqlValue::Text(t)];
-        match q.status.as_deref() {
-            Some("scheduled") => {
-                w += " AND status = 'pending' AND json_extract(phases, '$[0].start_ts') > ?";
-                args.push(SqlValue::Integer(now_ms()));
-            }
-            Some("pending") => {
-                w += " AND status = 'pending' AND COALESCE(json_extract(phases, '$[0].start_ts'), 0) <= ?";
-                args.push(SqlValue::Integer(now_ms()));
-            }
-            Some(s) => {
-                w += " AND status = ?";
-                args.push(SqlValue::Text(s.to_string()));
-            }
-            None => {}
-        }
-        if let Some(s) = q.search {
-            w += " AND instr(lower(name), lower(?)) > 0";
-            args.push(SqlValue::Text(s));
-        }
-        if let Some(b) = q.created_before {
-            w += " AND created_ts <= ?";
-            args.push(SqlValue::Integer(b * 1000 + 999));
-        }
-        if let Some(a) = q.created_after {
-            w += " AND created_ts >= ?";
-            args.push(SqlValue::Integer(a * 1000));
-        }
-        let total: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM deployments WHERE {w}"), params_from_iter(args.iter()), |r| r.get(0))?;
-        args.push(SqlValue::Integer(q.limit as i64));
-        args.push(SqlValue::Integer(q.offset as i64));
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM deployments WHERE {w} ORDER BY created_ts DESC, id LIMIT ? OFFSET ?"))?;
-        let rows = stmt.query_map(params_from_iter(args), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((rows, total as u64))
-    })
-    .await
-}
-
 /// Statuses of a device still taking part.
 pub const OPEN: &[&str] = &[
     "pending",
@@ -485,151 +437,6 @@ pub async fn abort(db: &Db, p: &Principal, id: &str) -> Result<()> {
     })
     .await?;
     audit::record(db, Entry::by(p, "abort", "deployment", id)).await
-}
-
-pub async fn statistics(db: &Db, tenant: &str, id: &str) -> Result<Value> {
-    let (t, i) = (tenant.to_string(), id.to_string());
-    db.read(move |conn| {
-        get_in(conn, &t, &i)?;
-        let mut stats = serde_json::Map::new();
-        for k in STAT_KEYS {
-            stats.insert(k.to_string(), json!(0));
-        }
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM deployment_devices WHERE deployment_id = ?1 GROUP BY status")?;
-        for row in stmt.query_map([&i], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (s, n) = row?;
-            stats.insert(s, json!(n));
-        }
-        Ok(Value::Object(stats))
-    })
-    .await
-}
-
-#[derive(Debug, Clone)]
-pub struct DeviceInDeployment {
-    pub deployment_id: String,
-    pub device_id: String,
-    pub status: String,
-    pub device_type: Option<String>,
-    pub substate: Option<String>,
-    pub created_ts: i64,
-    pub finished_ts: Option<i64>,
-    pub has_log: bool,
-    pub attempts: i64,
-}
-
-impl DeviceInDeployment {
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "id": self.device_id,
-            "status": self.status,
-            "created": rfc3339(self.created_ts),
-            "log": self.has_log,
-            "attempts": self.attempts,
-        });
-        if let Some(t) = &self.device_type {
-            v["device_type"] = json!(t);
-        }
-        if let Some(s) = &self.substate {
-            v["substate"] = json!(s);
-        }
-        if let Some(f) = self.finished_ts {
-            v["finished"] = json!(rfc3339(f));
-        }
-        v
-    }
-}
-
-const DD_COLUMNS: &str = "deployment_id, device_id, status, device_type, substate, created_ts, finished_ts, log IS NOT NULL, attempts";
-
-fn dd_row(r: &Row) -> rusqlite::Result<DeviceInDeployment> {
-    Ok(DeviceInDeployment {
-        deployment_id: r.get(0)?,
-        device_id: r.get(1)?,
-        status: r.get(2)?,
-        device_type: r.get(3)?,
-        substate: r.get(4)?,
-        created_ts: r.get(5)?,
-        finished_ts: r.get(6)?,
-        has_log: r.get(7)?,
-        attempts: r.get(8)?,
-    })
-}
-
-/// M35 (paged) / M36.
-pub async fn devices(
-    db: &Db,
-    tenant: &str,
-    id: &str,
-    offset: u64,
-    limit: u64,
-) -> Result<(Vec<DeviceInDeployment>, u64)> {
-    let (t, i) = (tenant.to_string(), id.to_string());
-    db.read(move |conn| {
-        let d = get_in(conn, &t, &i)?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {DD_COLUMNS} FROM deployment_devices WHERE deployment_id = ?1 ORDER BY created_ts, device_id LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = stmt.query_map(params![i, limit as i64, offset as i64], dd_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((rows, d.device_count as u64))
-    })
-    .await
-}
-
-/// M37: the log a device uploaded, as text lines.
-pub async fn device_log(db: &Db, tenant: &str, id: &str, device_id: &str) -> Result<String> {
-    let (t, i, d) = (tenant.to_string(), id.to_string(), device_id.to_string());
-    db.read(move |conn| {
-        let log: Option<Option<String>> = conn
-            .query_row(
-                "SELECT log FROM deployment_devices WHERE tenant_id = ?1 AND deployment_id = ?2 AND device_id = ?3",
-                params![t, i, d],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let text = log.flatten().ok_or_else(|| Error::NotFound("no log for this device in this deployment".into()))?;
-        let messages: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
-        Ok(messages
-            .iter()
-            .map(|m| {
-                format!(
-                    "{} {} {}\n",
-                    m["timestamp"].as_str().unwrap_or(""),
-                    m["level"].as_str().unwrap_or(""),
-                    m["message"].as_str().unwrap_or("")
-                )
-            })
-            .collect())
-    })
-    .await
-}
-
-/// The deployments a device took part in, newest first.
-pub async fn device_history(
-    db: &Db,
-    tenant: &str,
-    device_id: &str,
-    offset: u64,
-    limit: u64,
-) -> Result<(Vec<(Deployment, DeviceInDeployment)>, u64)> {
-    let (t, d) = (tenant.to_string(), device_id.to_string());
-    db.read(move |conn| {
-        let total: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM deployment_devices WHERE tenant_id = ?1 AND device_id = ?2",
-            params![t, d],
-            |r| r.get(0),
-        )?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {DD_COLUMNS} FROM deployment_devices WHERE tenant_id = ?1 AND device_id = ?2 ORDER BY created_ts DESC LIMIT ?3 OFFSET ?4"
-        ))?;
-        let rows = stmt.query_map(params![t, d, limit as i64, offset as i64], dd_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(rows.len());
-        for dd in rows {
-            out.push((get_in(conn, &t, &dd.deployment_id)?, dd));
-        }
-        Ok((out, total as u64))
-    })
-    .await
 }
 
 /// Inside a decommission: the device's unfinished deployments end as `decommissioned`.
