@@ -979,3 +979,49 @@ fn internal_endpoints_storage_limits_and_permissions() {
     let art = api.get_json(ART)[0]["id"].as_str().unwrap().to_string();
     assert_mender_error(ro.send("DELETE", &format!("{ART}/{art}"), None), 403);
 }
+
+fn report_inventory(s: &Server, device_token: &str, body: Value) {
+    let r = s
+        .client()
+        .put(s.url("/api/devices/v1/inventory/device/attributes"))
+        .bearer_auth(device_token)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn dynamic_deployments_take_in_later_matches_and_stop_at_max_devices() {
+    let (s, token, devs) = setup(3);
+    let api = Api::new(&s, &token);
+    let (t0, t1, t2) = (&devs[0].2, &devs[1].2, &devs[2].2);
+    report_inventory(&s, t0, json!([{"name": "ring", "value": "beta"}]));
+    let r = api.send("POST", "/api/management/v2/inventory/filters", Some(json!({"name": "beta", "terms": [{"scope": "inventory", "attribute": "ring", "type": "$eq", "value": "beta"}]})));
+    let filter = location_id(&r);
+    let r = api.send("POST", "/api/management/v2/deployments/deployments", Some(json!({"name": "beta", "artifact_name": "app-2.0", "filter_id": filter, "max_devices": 2})));
+    assert_eq!(r.status(), 201);
+    let dep = location_id(&r);
+    assert_eq!(api.get_json(&format!("{DEP}/{dep}"))["device_count"], 1);
+    // A device that matches later joins when it polls; one that does not match does not.
+    assert_eq!(next(&s, t1, "old", "rig-device").status(), 204);
+    report_inventory(&s, t1, json!([{"name": "ring", "value": "beta"}]));
+    let r = next(&s, t1, "old", "rig-device");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["id"], dep.as_str());
+    assert_eq!(api.get_json(&format!("{DEP}/{dep}"))["device_count"], 2);
+    // Two completions reach max_devices: the deployment finishes; a third match gets nothing.
+    assert_eq!(next(&s, t0, "old", "rig-device").status(), 200);
+    assert_eq!(report(&s, t0, &dep, "success"), 204);
+    assert_eq!(
+        api.get_json(&format!("{DEP}/{dep}"))["status"],
+        "inprogress"
+    );
+    assert_eq!(report(&s, t1, &dep, "failure"), 204);
+    let d = api.get_json(&format!("{DEP}/{dep}"));
+    assert_eq!(d["status"], "finished", "{d}");
+    assert_eq!(d["max_devices"], 2);
+    report_inventory(&s, t2, json!([{"name": "ring", "value": "beta"}]));
+    assert_eq!(next(&s, t2, "old", "rig-device").status(), 204);
+    assert_eq!(api.get_json(&format!("{DEP}/{dep}"))["device_count"], 2);
+}

@@ -186,3 +186,93 @@ fn the_real_client_installs_reports_and_fails_as_expected() {
     );
     dev.rig("stop", &[]);
 }
+
+#[test]
+fn aborting_while_the_real_client_installs_makes_it_fail() {
+    if !rig::available("real_client_abort") {
+        return;
+    }
+    let s = Server::start();
+    let api = Api::new(&s, &s.login());
+    let dev = rig::Device::init(&s.http, &["--key", "ed25519", "--poll", "2"]);
+    let r = api.send(
+        "POST",
+        "/api/management/v2/devauth/devices",
+        Some(json!({"identity_data": dev.identity(), "pubkey": dev.pubkey()})),
+    );
+    let device_id = location_id(&r);
+    // A script update that takes its time installing.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("install.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 8\nmkdir -p /usr/share/mender/rig-dest/slow && touch /usr/share/mender/rig-dest/slow/done\n").unwrap();
+    let artifact = dir.path().join("slow.mender");
+    let out = std::process::Command::new("mender-artifact")
+        .args([
+            "write",
+            "module-image",
+            "-T",
+            "script",
+            "-n",
+            "rig-slow-1",
+            "-t",
+            "rig-device",
+            "-o",
+        ])
+        .arg(&artifact)
+        .arg("-f")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(upload(&api, &artifact, "").status(), 201);
+    assert!(dev.rig("daemon", &[]).ok);
+    let dep = location_id(&api.send(
+        "POST",
+        DEP,
+        Some(json!({"name": "slow", "artifact_name": "rig-slow-1", "devices": [device_id]})),
+    ));
+    // Wait until the device says it is installing, then abort.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let devices = api.get_json(&format!("{DEP}/{dep}/devices"));
+        if devices[0]["status"] == "installing" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the device never started installing: {devices}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        api.send(
+            "PUT",
+            &format!("{DEP}/{dep}/status"),
+            Some(json!({"status": "aborted"}))
+        )
+        .status(),
+        204
+    );
+    // The client's next report is refused with 409; it gives up on the update.
+    let log_path = dev.path().join("logs/daemon.log");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("409") || log.to_lowercase().contains("aborted") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never met the abort:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let stats = api.get_json(&format!("{DEP}/{dep}/statistics"));
+    assert_eq!(stats["aborted"], 1, "{stats}");
+    assert_eq!(stats["success"], 0);
+    dev.rig("stop", &[]);
+}

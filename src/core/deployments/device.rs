@@ -45,11 +45,13 @@ pub async fn next(
     }
     let (t, d) = (tenant.to_string(), device_id.to_string());
     db.write(move |conn| {
+        join_dynamic(conn, &t, &d)?;
         let marks = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, dd.artifact_id
              FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-             WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks}) AND d.aborted = 0
+             WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
+               AND d.aborted = 0 AND d.status != 'finished'
              ORDER BY d.created_ts, d.id"
         ))?;
         type Candidate = (String, String, i64, String, Option<String>);
@@ -94,6 +96,51 @@ pub async fn next(
         Ok(None)
     })
     .await
+}
+
+/// Dynamic deployments (defined by a filter) take in devices that match the filter later: such
+/// a device joins, in the last phase, when it polls.
+fn join_dynamic(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.target, d.phases FROM deployments d
+         WHERE d.tenant_id = ?1 AND d.status != 'finished' AND d.aborted = 0
+           AND json_extract(d.target, '$.kind') = 'filter'
+           AND NOT EXISTS (SELECT 1 FROM deployment_devices dd WHERE dd.deployment_id = d.id AND dd.device_id = ?2)",
+    )?;
+    let open = stmt
+        .query_map(params![tenant, device_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, target, phases) in open {
+        let target: Value = serde_json::from_str(&target).unwrap_or_default();
+        let mut terms: Vec<crate::core::inventory::query::Predicate> =
+            serde_json::from_value(target["filter"]["terms"].clone()).unwrap_or_default();
+        terms.push(crate::core::inventory::query::Predicate {
+            scope: "system".into(),
+            attribute: "status".into(),
+            op: "$eq".into(),
+            value: Value::String("accepted".into()),
+        });
+        if crate::core::inventory::device_matches(conn, tenant, device_id, terms)? {
+            let phases: Vec<super::Phase> = serde_json::from_str(&phases).unwrap_or_default();
+            let last = phases.len().saturating_sub(1) as i64;
+            conn.execute(
+                "INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, tenant_id, status, phase, created_ts)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+                params![id, device_id, tenant, last, now_ms()],
+            )?;
+            conn.execute(
+                "UPDATE deployments SET device_count = device_count + 1 WHERE id = ?1",
+                [&id],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A status report. Answers `Conflict` once the deployment was aborted for this device.

@@ -391,7 +391,24 @@ pub(crate) fn refresh_status(conn: &Connection, deployment_id: &str) -> Result<(
         [deployment_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let status = if !open {
+    // A deployment with `max_devices` finishes once that many devices completed it.
+    let max: Option<i64> = conn.query_row(
+        "SELECT max_devices FROM deployments WHERE id = ?1",
+        [deployment_id],
+        |r| r.get(0),
+    )?;
+    let capped = match max.filter(|m| *m > 0) {
+        Some(m) => {
+            let done: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM deployment_devices WHERE deployment_id = ?1 AND status IN ('success', 'failure')",
+                [deployment_id],
+                |r| r.get(0),
+            )?;
+            done >= m
+        }
+        None => false,
+    };
+    let status = if !open || capped {
         "finished"
     } else if current == "inprogress" {
         return Ok(());

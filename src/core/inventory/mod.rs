@@ -12,6 +12,7 @@ pub mod filters;
 pub mod query;
 mod search;
 
+pub(crate) use search::device_matches;
 pub use search::{filterable_attributes, matching_ids, search, Search};
 
 use crate::core::audit::{self, Entry};

@@ -139,3 +139,25 @@ pub async fn filterable_attributes(db: &Db, tenant_id: &str) -> Result<Vec<(Stri
     })
     .await
 }
+
+/// Whether one device matches the predicates (inside a transaction; for late joiners of
+/// dynamic deployments).
+pub(crate) fn device_matches(
+    conn: &rusqlite::Connection,
+    tenant_id: &str,
+    device_id: &str,
+    filters: Vec<Predicate>,
+) -> Result<bool> {
+    let s = Search {
+        filters,
+        ids: Some(vec![device_id.to_string()]),
+        ..Search::default()
+    };
+    let mut args = Vec::new();
+    let w = where_sql(tenant_id, &s, &mut args);
+    Ok(conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM devices d WHERE {w})"),
+        params_from_iter(args),
+        |r| r.get(0),
+    )?)
+}
