@@ -108,16 +108,23 @@ fn main() {
         ]
         .into()
     };
+    // Runs one call per device, 256 in flight; prints the rate and per-call latency.
     let run = |label: &str,
                work: &dyn Fn(
         usize,
     )
         -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+        let lat = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(DEVICES)));
         let start = Instant::now();
         rt.block_on(async {
             let mut tasks = Vec::new();
             for i in 0..DEVICES {
-                tasks.push(tokio::spawn(work(i)));
+                let (fut, lat) = (work(i), lat.clone());
+                tasks.push(tokio::spawn(async move {
+                    let t = Instant::now();
+                    fut.await;
+                    lat.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+                }));
                 if tasks.len() >= 256 {
                     for t in tasks.drain(..) {
                         t.await.unwrap();
@@ -129,9 +136,15 @@ fn main() {
             }
         });
         let secs = start.elapsed().as_secs_f64();
+        let mut l = lat.lock().unwrap().clone();
+        l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
         println!(
-            "{label:<52} {:>8.0} /s ({DEVICES} in {secs:.2} s, 256 in flight)",
-            DEVICES as f64 / secs
+            "{label:<46} {:>7.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.2} ms",
+            DEVICES as f64 / secs,
+            pct(0.50),
+            pct(0.99),
+            l[l.len() - 1]
         );
     };
     run("next: an update is waiting (assign artifact)", &|i| {

@@ -24,6 +24,9 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Locked(String),
+    /// The server's disk is full.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// An `If-Match` precondition did not hold.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -107,6 +110,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Locked(_) => StatusCode::LOCKED,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::LimitReached(_) | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -133,6 +137,7 @@ impl Error {
             Error::Forbidden(_) => "access_denied",
             Error::Locked(_) => "account_locked",
             Error::PreconditionFailed(_) => "precondition_failed",
+            Error::InsufficientStorage(_) => "insufficient_storage",
             Error::LimitReached(_) => "limit_reached",
             Error::Unprocessable(_) => "unprocessable_entity",
             Error::PayloadTooLarge(_) => "payload_too_large",
@@ -151,6 +156,7 @@ impl Error {
             Error::Forbidden(_) => "FORBIDDEN",
             Error::Locked(_) => "LOCKED",
             Error::PreconditionFailed(_) => "PRECONDITION_FAILED",
+            Error::InsufficientStorage(_) => "INSUFFICIENT_STORAGE",
             Error::LimitReached(_) | Error::Unprocessable(_) => "UNPROCESSABLE_ENTITY",
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::TooManyRequests { .. } => "TOO_MANY_REQUESTS",

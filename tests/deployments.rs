@@ -1025,3 +1025,57 @@ fn dynamic_deployments_take_in_later_matches_and_stop_at_max_devices() {
     assert_eq!(next(&s, t2, "old", "rig-device").status(), 204);
     assert_eq!(api.get_json(&format!("{DEP}/{dep}"))["device_count"], 2);
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_nothing_is_half_stored() {
+    // Needs root to mount a small tmpfs as the data dir.
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root || !tool_available("full_disk") {
+        eprintln!("SKIPPED full_disk: needs root and mender-artifact");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .unwrap()
+        .success();
+    assert!(mounted, "mount tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _guard = Unmount(data.clone());
+    let big = make(
+        dir.path(),
+        "single-file",
+        "huge-1.0",
+        "rig-device",
+        &["--size", "4000000", "--compression", "none"],
+    );
+    let s = Server::builder().data_dir(&data).start();
+    let api = Api::new(&s, &s.login());
+    let e = assert_mender_error(upload(&api, &big, ""), 507);
+    assert!(
+        e["error"].as_str().unwrap().contains("no space left"),
+        "{e}"
+    );
+    assert!(incoming_is_empty(&s), "the partial upload is gone");
+    assert_eq!(stored_files(&s), 0);
+    assert_eq!(api.get_json(ART).as_array().unwrap().len(), 0);
+    // The server still works.
+    let small = make(dir.path(), "single-file", "small-1.0", "rig-device", &[]);
+    assert_eq!(upload(&api, &small, "").status(), 201);
+}

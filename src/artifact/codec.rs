@@ -119,6 +119,30 @@ pub(crate) fn discard<R: Read>(mut r: R) -> io::Result<u64> {
     }
 }
 
+/// Streams `r` to its end through `buf`, returning the SHA-256 and the byte count.
+pub(crate) fn hash_stream<R: Read>(mut r: R, buf: &mut [u8]) -> io::Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok((hasher.finalize().into(), size)),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// RFC 3339 (UTC) form of a Unix timestamp.
+pub(crate) fn rfc3339(secs: u64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// Lowercase hex of a SHA-256 digest.
 pub(crate) fn hex32(d: &[u8; 32]) -> String {
     hex::encode(d)
@@ -181,6 +205,34 @@ pub(crate) struct SourceState {
     pub(crate) pos: Cell<u64>,
     pub(crate) eof: Cell<bool>,
     pub(crate) failed: Cell<bool>,
+}
+
+impl SourceState {
+    /// Classifies an I/O error met while decoding `member`: a failed read stays an I/O error,
+    /// an early end of stream is truncation, anything else is corruption of `member`.
+    pub(crate) fn classify(&self, e: io::Error, member: &str) -> ArtifactError {
+        if self.failed.get() {
+            ArtifactError::Io(e)
+        } else if self.eof.get() {
+            ArtifactError::Truncated
+        } else {
+            ArtifactError::Corrupt {
+                member: member.to_string(),
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    /// Fails with `Truncated` if the stream ended early (or `Io` if it failed).
+    pub(crate) fn check(&self) -> Result<(), ArtifactError> {
+        if self.failed.get() {
+            Err(ArtifactError::Io(io::Error::other("read failed")))
+        } else if self.eof.get() {
+            Err(ArtifactError::Truncated)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Wraps the caller's reader to notice premature end of stream and genuine I/O failures, so

@@ -12,9 +12,9 @@ use super::ArtifactError;
 const MAX_JSON: u64 = 1 << 20;
 /// Most state scripts accepted in one header (Mender has a dozen state hooks; this only guards
 /// memory against absurd inputs).
-const MAX_SCRIPTS: usize = 1024;
+pub(super) const MAX_SCRIPTS: usize = 1024;
 
-/// Artifact-wide data from `header-info`, normalised over formats 2 and 3.
+/// Artifact-wide data from `header-info`, normalised over formats 1 to 3.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderInfo {
     pub name: String,
@@ -44,8 +44,10 @@ pub(crate) struct TypeInfo {
 pub(crate) struct PayloadHeader {
     pub type_info: Option<TypeInfo>,
     pub meta_data: Option<Value>,
-    /// Format 2 only: `headers/NNNN/files`.
+    /// Formats 1 and 2 only: `headers/NNNN/files`.
     pub files: Option<Vec<String>>,
+    /// Format 1 only: expected SHA-256 of each payload file, from `headers/NNNN/checksums/*`.
+    pub checksums: BTreeMap<String, [u8; 32]>,
 }
 
 /// Everything found in one header tar.
@@ -172,7 +174,7 @@ pub(crate) fn parse_header<R: Read>(
             super::codec::discard(&mut entry).map_err(|e| corrupt(member, e))?;
             header.scripts.push(script.to_string());
         } else if let Some(rest) = path.strip_prefix("headers/") {
-            let (index, leaf) = split_index(rest)
+            let (index, leaf) = split_index(rest, version == 1)
                 .ok_or_else(|| invalid(format!("unexpected member `{path}` in {member}")))?;
             if index >= header.payloads.len() {
                 return Err(invalid(format!(
@@ -184,6 +186,11 @@ pub(crate) fn parse_header<R: Read>(
                 return Err(invalid(format!("`{path}` in {member} is out of order")));
             }
             last_index = Some(index);
+            if leaf.contains('/') {
+                // Format 1 keeps checksums, signatures and scripts in per-payload folders.
+                super::v1::header_extra(&mut header, index, leaf, &path, &mut entry, member)?;
+                continue;
+            }
             let bytes = read_json_bytes(&mut entry, &path, member)?;
             let slot = &mut header.payloads[index];
             let dup = match leaf {
@@ -205,7 +212,7 @@ pub(crate) fn parse_header<R: Read>(
                     };
                     slot.meta_data.replace(md.unwrap_or(Value::Null)).is_some()
                 }
-                "files" if version == 2 => {
+                "files" if version <= 2 => {
                     let f: FilesV2 = parse_json(&bytes, &path, member)?;
                     slot.files.replace(f.files).is_some()
                 }
@@ -240,7 +247,7 @@ pub(crate) fn parse_header<R: Read>(
                 show_type(&header.info.types[i])
             )));
         }
-        if version == 2 && p.files.is_none() {
+        if version <= 2 && p.files.is_none() {
             return Err(invalid(format!("{member} lacks `headers/{i:04}/files`")));
         }
     }
@@ -256,11 +263,12 @@ fn show_type(t: &Option<String>) -> String {
     }
 }
 
-/// Splits `NNNN/leaf` into the payload index and the leaf name.
-pub(crate) fn split_index(s: &str) -> Option<(usize, &str)> {
+/// Splits `NNNN/leaf` into the payload index and the leaf name; `nested` allows a leaf with
+/// further folders (`checksums/<file>.sha256` in format 1).
+pub(crate) fn split_index(s: &str, nested: bool) -> Option<(usize, &str)> {
     let (num, leaf) = s.split_once('/')?;
     let index = parse_index(num)?;
-    (!leaf.is_empty() && !leaf.contains('/')).then_some((index, leaf))
+    (!leaf.is_empty() && (nested || !leaf.contains('/'))).then_some((index, leaf))
 }
 
 /// Parses a four-digit payload index (`0000`).
@@ -275,7 +283,8 @@ fn parse_header_info(
     member: &str,
     version: u32,
 ) -> Result<HeaderInfo, ArtifactError> {
-    let info = if version == 2 {
+    // Formats 1 and 2 share the header-info layout.
+    let info = if version <= 2 {
         let v2: HeaderInfoV2 = parse_json(bytes, "header-info", member)?;
         HeaderInfo {
             name: v2.artifact_name,

@@ -14,6 +14,9 @@
 //! * `header-augment.tar[...]` (optional, format 3);
 //! * `data/NNNN.tar[.gz|.xz|.zst]` – the payload files of payload `NNNN`.
 //!
+//! Format 1, the original layout, has no manifest: `version`, then `header.tar.gz` (which also
+//! holds a SHA-256 for each payload file), then `data/NNNN.tar.gz`; see [`v1`].
+//!
 //! [`read_artifact`] validates all of this in one pass over a stream; [`write_single_file`]
 //! produces a format-3 artifact for the stock `single-file` update module.
 
@@ -22,10 +25,13 @@ use std::collections::BTreeMap;
 mod codec;
 mod header;
 mod reader;
+mod v1;
 mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v1;
 #[cfg(test)]
 mod tests_writer;
 
@@ -37,7 +43,8 @@ pub use writer::{write_single_file, write_single_file_in};
 pub struct UpdateFile {
     /// File name inside the payload (the manifest lists it as `data/NNNN/<name>`).
     pub name: String,
-    /// Lowercase hex SHA-256 of the (uncompressed) file content; verified against the manifest.
+    /// Lowercase hex SHA-256 of the (uncompressed) file content; verified against the manifest
+    /// (format 1: against the checksum recorded in the header).
     pub checksum: String,
     /// Size in bytes of the uncompressed file.
     pub size: u64,
@@ -66,23 +73,27 @@ pub struct Update {
 /// Metadata of a validated artifact.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ArtifactInfo {
-    /// Artifact format version: 2 or 3.
+    /// Artifact format version: 1, 2 or 3.
     pub format_version: u32,
     /// `artifact_name`.
     pub name: String,
     /// `artifact_group` the artifact provides (format 3 only).
     pub group: Option<String>,
-    /// Compatible device types (`device_type` depends, or format-2 `device_types_compatible`).
+    /// Compatible device types (`device_type` depends, or format-1/2 `device_types_compatible`).
     pub device_types: Vec<String>,
-    /// header-info `artifact_provides` (format 3; empty for format 2).
+    /// header-info `artifact_provides` (format 3; empty for format 2; for format 1 just
+    /// `artifact_name`).
     pub provides: BTreeMap<String, String>,
-    /// header-info `artifact_depends` (format 3; empty for format 2).
+    /// header-info `artifact_depends` (format 3; empty for format 2; for format 1 just
+    /// `device_type`, the list of compatible device types).
     pub depends: BTreeMap<String, serde_json::Value>,
     /// Payloads, in header order.
     pub updates: Vec<Update>,
-    /// Whether a `manifest.sig` member is present (the signature itself is not verified).
+    /// Whether a `manifest.sig` member is present (the signature itself is not verified); always
+    /// false for format 1.
     pub signed: bool,
-    /// Names of the state scripts carried in the header (`scripts/<name>`).
+    /// Names of the state scripts carried in the header (`scripts/<name>`; format 1: the path
+    /// below `headers/NNNN/scripts/`).
     pub scripts: Vec<String>,
     /// Total number of bytes consumed from the stream (the artifact file size).
     pub size: u64,
@@ -94,7 +105,7 @@ pub enum ArtifactError {
     /// The input is not a Mender artifact at all (not a tar, no `version` first, wrong format).
     #[error("not a Mender artifact: {0}")]
     NotArtifact(String),
-    /// The `version` file names a format version other than 2 or 3.
+    /// The `version` file names a format version other than 1, 2 or 3.
     #[error("unsupported artifact format version {0}")]
     UnsupportedVersion(u64),
     /// A header or payload member uses a compression other than none, gzip, xz or zstd.

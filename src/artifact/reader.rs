@@ -1,4 +1,5 @@
-//! Streaming, validating reader of Mender artifacts (formats 2 and 3).
+//! Streaming, validating reader of Mender artifacts (formats 2 and 3 here; format 1, which
+//! has no manifest, is handed over to [`super::v1`] once its `version` file has been read).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -7,8 +8,11 @@ use std::rc::Rc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::codec::{discard, hex32, Compression, HashReader, Source, SourceState, CHUNK};
+use super::codec::{
+    discard, hash_stream, hex32, rfc3339, Compression, HashReader, Source, SourceState, CHUNK,
+};
 use super::header::{self, Header};
+use super::v1::V1Reader;
 use super::{ArtifactError, ArtifactInfo, Update, UpdateFile};
 
 const MAX_VERSION: u64 = 4096;
@@ -45,12 +49,15 @@ struct Reader {
     last_data: Option<usize>,
     /// Offset just past the last member (data plus padding).
     last_end: u64,
+    /// Set for a format-1 artifact: it takes over every member after `version`.
+    v1: Option<V1Reader>,
 }
 
 /// Reads and validates a whole artifact from a stream, never holding more than one tar
 /// block/chunk of payload in memory.
 ///
-/// Checks the `version` file (formats 2 and 3), the manifest (the SHA-256 of the `version`
+/// Checks the `version` file (formats 1, 2 and 3; format 1 is validated against the per-file
+/// checksums of its header instead, see [`super::v1`]), the manifest (the SHA-256 of the `version`
 /// file, of every header member and of every payload file must match, and every listed item
 /// must be present), notes `manifest.sig`, accepts `manifest-augment`/`header-augment`, parses
 /// the header (header-info, state scripts, type-info, meta-data) and hashes every payload file
@@ -73,6 +80,7 @@ pub fn read_artifact<R: Read>(r: R) -> Result<ArtifactInfo, ArtifactError> {
         updates: Vec::new(),
         last_data: None,
         last_end: 0,
+        v1: None,
     };
     let entries = archive
         .entries()
@@ -104,27 +112,12 @@ pub fn read_artifact<R: Read>(r: R) -> Result<ArtifactInfo, ArtifactError> {
 impl Reader {
     /// Classifies an I/O error met while decoding `member`.
     fn io_err(&self, e: io::Error, member: &str) -> ArtifactError {
-        if self.state.failed.get() {
-            ArtifactError::Io(e)
-        } else if self.state.eof.get() {
-            ArtifactError::Truncated
-        } else {
-            ArtifactError::Corrupt {
-                member: member.to_string(),
-                reason: e.to_string(),
-            }
-        }
+        self.state.classify(e, member)
     }
 
     /// Fails with `Truncated` if the stream ended early (or `Io` if it failed).
     fn check_stream(&self) -> Result<(), ArtifactError> {
-        if self.state.failed.get() {
-            Err(ArtifactError::Io(io::Error::other("read failed")))
-        } else if self.state.eof.get() {
-            Err(ArtifactError::Truncated)
-        } else {
-            Ok(())
-        }
+        self.state.check()
     }
 
     fn advance(&mut self, to: Stage, name: &str) -> Result<(), ArtifactError> {
@@ -173,6 +166,9 @@ impl Reader {
             return Err(ArtifactError::Invalid(format!(
                 "member `{name}` is not a regular file"
             )));
+        }
+        if let Some(v1) = self.v1.as_mut() {
+            return v1.member(entry, &name);
         }
         match name.as_str() {
             "version" => {
@@ -253,8 +249,11 @@ impl Reader {
                 v.format
             )));
         }
-        if v.version != 2 && v.version != 3 {
+        if !(1..=3).contains(&v.version) {
             return Err(ArtifactError::UnsupportedVersion(v.version));
+        }
+        if v.version == 1 {
+            self.v1 = Some(V1Reader::new(Rc::clone(&self.state)));
         }
         self.version = v.version as u32;
         self.version_digest = digest;
@@ -469,18 +468,8 @@ impl Reader {
             }
             let expected = entry.size();
             let mtime = entry.header().mtime().ok();
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            loop {
-                let n = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(self.io_err(e, name)),
-                };
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
+            let (digest, size) =
+                hash_stream(&mut entry, &mut buf).map_err(|e| self.io_err(e, name))?;
             if size != expected {
                 self.check_stream()?;
                 return Err(ArtifactError::Corrupt {
@@ -488,7 +477,6 @@ impl Reader {
                     reason: format!("`{file}` ends after {size} of {expected} bytes"),
                 });
             }
-            let digest: [u8; 32] = hasher.finalize().into();
             self.check_listed(&key, &digest)?;
             self.updates[index].files.push(UpdateFile {
                 name: file,
@@ -529,6 +517,9 @@ impl Reader {
     }
 
     fn finish(mut self, size: u64) -> Result<ArtifactInfo, ArtifactError> {
+        if let Some(v1) = self.v1.take() {
+            return v1.finish(size);
+        }
         if self.stage < Stage::Manifest {
             return Err(ArtifactError::Invalid("missing `manifest`".into()));
         }
@@ -568,7 +559,7 @@ impl Reader {
 }
 
 /// Recognises `data/NNNN.tar[.ext]`.
-fn data_member(name: &str) -> Result<Option<(usize, Compression)>, ArtifactError> {
+pub(super) fn data_member(name: &str) -> Result<Option<(usize, Compression)>, ArtifactError> {
     let Some(rest) = name.strip_prefix("data/") else {
         return Ok(None);
     };
@@ -579,11 +570,4 @@ fn data_member(name: &str) -> Result<Option<(usize, Compression)>, ArtifactError
         Ok(c) => Ok(c.map(|c| (index, c))),
         Err(_) => Err(ArtifactError::UnsupportedCompression(name.to_string())),
     }
-}
-
-/// RFC 3339 (UTC) form of a Unix timestamp.
-fn rfc3339(secs: u64) -> Option<String> {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }

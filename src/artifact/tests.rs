@@ -480,10 +480,10 @@ fn rejects_flipped_byte_in_compressed_members() {
 
 #[test]
 fn rejects_unsupported_versions_and_layouts() {
-    let v1 = br#"{"format":"mender","version":1}"#.to_vec();
-    let e = err_of(&pack(&[("version".into(), v1)]));
-    assert!(matches!(e, ArtifactError::UnsupportedVersion(1)), "{e}");
-    assert_eq!(e.to_string(), "unsupported artifact format version 1");
+    let v4 = br#"{"format":"mender","version":4}"#.to_vec();
+    let e = err_of(&pack(&[("version".into(), v4)]));
+    assert!(matches!(e, ArtifactError::UnsupportedVersion(4)), "{e}");
+    assert_eq!(e.to_string(), "unsupported artifact format version 4");
     let e = err_of(&pack(&[(
         "version".into(),
         b"{\"format\":\"x\",\"version\":3}".to_vec(),

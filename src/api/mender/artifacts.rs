@@ -121,16 +121,24 @@ async fn spool(
                 )));
             }
             hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| match e.raw_os_error() {
-                    Some(28) => Error::internal(
-                        "no space left on the server's disk; the upload was discarded",
-                    ),
-                    _ => Error::internal(format!("writing the upload: {e}")),
-                })?;
+            if let Err(e) = file.write_all(&chunk).await {
+                let e = write_error(e);
+                if matches!(e, Error::InsufficientStorage(_)) {
+                    // Free the space now, then read the rest of the upload (bounded by the size
+                    // limit) so the client gets this answer instead of a broken connection.
+                    let _ = tokio::fs::remove_file(&path).await;
+                    while let Ok(Some(c)) = field.chunk().await {
+                        size += c.len() as u64;
+                        if size > state.artifacts.max_bytes {
+                            break;
+                        }
+                    }
+                }
+                return Err(e);
+            }
         }
-        file.flush().await.map_err(Error::internal)?;
+        file.flush().await.map_err(write_error)?;
+        file.sync_all().await.map_err(write_error)?;
         Ok(())
     }
     .await;
@@ -141,6 +149,16 @@ async fn spool(
             let _ = tokio::fs::remove_file(&path).await;
             Err(e)
         }
+    }
+}
+
+/// A full disk is said plainly (507); other write failures are internal.
+fn write_error(e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(28) => Error::InsufficientStorage(
+            "no space left on the server's disk; the upload was discarded".into(),
+        ),
+        _ => Error::internal(format!("writing the upload: {e}")),
     }
 }
 
