@@ -276,3 +276,125 @@ fn aborting_while_the_real_client_installs_makes_it_fail() {
     assert_eq!(stats["success"], 0);
     dev.rig("stop", &[]);
 }
+
+/// A TCP proxy in front of the server that cuts the first artifact download after `cut` bytes
+/// of its answer, and records every request head it forwards.
+fn cutting_proxy(
+    server: &str,
+    cut: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let (seen, server) = (heads.clone(), server.to_string());
+    let cut_done = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (seen, server, cut_done) = (seen.clone(), server.clone(), cut_done.clone());
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                seen.lock().unwrap().push(text.clone());
+                let Ok(mut upstream) = TcpStream::connect(&server) else {
+                    return;
+                };
+                upstream.write_all(&head).unwrap();
+                let download = text.starts_with("GET /api/devices/v1/deployments/download/");
+                if download && !cut_done.swap(true, Ordering::SeqCst) {
+                    let mut sent = 0;
+                    let mut buf = [0u8; 512];
+                    while sent < cut {
+                        let n = upstream.read(&mut buf).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        let n = n.min(cut - sent);
+                        if client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                let _ = up.join();
+            });
+        }
+    });
+    (addr, heads)
+}
+
+#[test]
+fn a_cut_download_is_resumed_with_a_range_request() {
+    if !rig::available("real_client_resume") {
+        return;
+    }
+    let s = Server::start();
+    let api = Api::new(&s, &s.login());
+    let (proxy, heads) = cutting_proxy(s.http.trim_start_matches("http://"), 4096);
+    let dev = rig::Device::init(
+        &format!("http://{proxy}"),
+        &["--key", "ed25519", "--poll", "2"],
+    );
+    let r = api.send(
+        "POST",
+        "/api/management/v2/devauth/devices",
+        Some(json!({"identity_data": dev.identity(), "pubkey": dev.pubkey()})),
+    );
+    let device_id = location_id(&r);
+    let dir = tempfile::tempdir().unwrap();
+    let big = make(
+        dir.path(),
+        "single-file",
+        "rig-resume-1",
+        "rig-device",
+        &["--size", "300000", "--compression", "none"],
+    );
+    assert_eq!(upload(&api, &big, "").status(), 201);
+    assert!(dev.rig("daemon", &[]).ok);
+    let dep = location_id(&api.send(
+        "POST",
+        DEP,
+        Some(json!({"name": "resume", "artifact_name": "rig-resume-1", "devices": [device_id]})),
+    ));
+    let stats = wait_final(&api, &dep, &dev);
+    assert_eq!(stats["success"], 1, "{stats}");
+    let downloads: Vec<String> = heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.starts_with("GET /api/devices/v1/deployments/download/"))
+        .cloned()
+        .collect();
+    assert!(
+        downloads.len() >= 2,
+        "the download was retried: {downloads:?}"
+    );
+    assert!(
+        downloads
+            .iter()
+            .skip(1)
+            .any(|h| h.to_ascii_lowercase().contains("range: bytes=")),
+        "the retry asks for the rest with Range: {downloads:?}"
+    );
+    dev.rig("stop", &[]);
+}
