@@ -345,3 +345,31 @@ fn parse_header_info(
     }
     Ok(info)
 }
+
+impl Header {
+    /// One `Update` per payload, with its type-info provides/depends/clears and meta-data; the
+    /// files are filled in while the data members are read.
+    pub(super) fn updates(&self) -> Vec<super::Update> {
+        self.payloads
+            .iter()
+            .zip(&self.info.types)
+            .map(|(p, t)| {
+                let ti = p.type_info.as_ref();
+                super::Update {
+                    type_name: t.clone(),
+                    files: Vec::new(),
+                    meta_data: p.meta_data.clone(),
+                    provides: ti
+                        .and_then(|t| t.artifact_provides.clone())
+                        .unwrap_or_default(),
+                    depends: ti
+                        .and_then(|t| t.artifact_depends.clone())
+                        .unwrap_or_default(),
+                    clears_provides: ti
+                        .and_then(|t| t.clears_artifact_provides.clone())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}

@@ -346,28 +346,7 @@ impl Reader {
     }
 
     fn install_header(&mut self, hdr: Header) {
-        self.updates = hdr
-            .payloads
-            .iter()
-            .zip(&hdr.info.types)
-            .map(|(p, t)| {
-                let ti = p.type_info.as_ref();
-                Update {
-                    type_name: t.clone(),
-                    files: Vec::new(),
-                    meta_data: p.meta_data.clone(),
-                    provides: ti
-                        .and_then(|t| t.artifact_provides.clone())
-                        .unwrap_or_default(),
-                    depends: ti
-                        .and_then(|t| t.artifact_depends.clone())
-                        .unwrap_or_default(),
-                    clears_provides: ti
-                        .and_then(|t| t.clears_artifact_provides.clone())
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
+        self.updates = hdr.updates();
         self.header = Some(hdr);
     }
 
