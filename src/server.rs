@@ -124,7 +124,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// Periodic clean-ups: expired device tokens.
+/// Periodic clean-ups: expired device and login tokens.
 fn spawn_housekeeping(db: Db) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -134,6 +134,11 @@ fn spawn_housekeeping(db: Db) {
                 Ok(n) if n > 0 => tracing::info!(tokens = n, "purged expired device tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("purging expired device tokens: {e}"),
+            }
+            match crate::core::tokens::purge_expired(&db).await {
+                Ok(n) if n > 0 => tracing::info!(tokens = n, "purged expired login tokens"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("purging expired login tokens: {e}"),
             }
         }
     });

@@ -498,3 +498,47 @@ fn sigterm_lets_an_in_flight_request_finish() {
     // New connections are refused once it has stopped.
     assert!(std::net::TcpStream::connect(&addr).is_err());
 }
+
+#[test]
+fn expired_tokens_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::builder().data_dir(dir.path()).start();
+    let token = s.login();
+    assert_eq!(s.stop().code(), Some(0));
+    {
+        // Age the session by two days, as if it had expired long ago.
+        let conn = rusqlite::Connection::open(dir.path().join("fleetbox.db")).unwrap();
+        conn.execute(
+            "UPDATE user_tokens SET expires_ts = expires_ts - 30 * 86400000",
+            [],
+        )
+        .unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM user_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let s = Server::builder().data_dir(dir.path()).no_admin().start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM user_tokens", [], |r| r.get(0))
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired login token was not purged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let r = s
+        .client()
+        .get(s.url("/api/management/v1/useradm/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

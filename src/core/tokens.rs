@@ -102,3 +102,15 @@ pub async fn revoke(db: &Db, jti: &str) -> Result<()> {
     })
     .await
 }
+
+/// Deletes login tokens that expired more than a day ago (run periodically); revocation
+/// records are kept that long so a stolen expired token still reads as revoked.
+pub async fn purge_expired(db: &Db) -> Result<usize> {
+    db.write(|conn| {
+        Ok(conn.execute(
+            "DELETE FROM user_tokens WHERE expires_ts < ?1",
+            [now_ms() - 24 * 3600 * 1000],
+        )?)
+    })
+    .await
+}
