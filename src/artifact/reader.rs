@@ -521,7 +521,23 @@ impl Reader {
                 }
             }
         }
-        let info = header.info;
+        let mut info = header.info;
+        // Format 2 has no provides/depends of its own; state what it implies, as format 1 does,
+        // so every artifact shows its name and device types the same way.
+        if info.provides.is_empty() {
+            info.provides
+                .insert("artifact_name".into(), info.name.clone());
+        }
+        if info.depends.is_empty() {
+            let types = info
+                .device_types
+                .iter()
+                .cloned()
+                .map(serde_json::Value::from)
+                .collect();
+            info.depends
+                .insert("device_type".into(), serde_json::Value::Array(types));
+        }
         Ok(ArtifactInfo {
             format_version: self.version,
             name: info.name,

@@ -177,7 +177,14 @@ fn reads_rootfs_image_v3_and_v2() {
             assert_eq!(u.provides["rootfs-image.version"], "rootfs-7");
             assert!(u.clears_provides.contains(&"rootfs-image.*".to_string()));
         } else {
-            assert!(info.provides.is_empty() && u.provides.is_empty());
+            // Format 2 states only what its name and device types imply.
+            assert!(u.provides.is_empty());
+            assert_eq!(info.provides.len(), 1);
+            assert_eq!(info.provides["artifact_name"], info.name);
+            assert_eq!(
+                info.depends["device_type"],
+                serde_json::json!(info.device_types)
+            );
         }
     }
 }
