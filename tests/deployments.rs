@@ -948,22 +948,7 @@ fn internal_endpoints_storage_limits_and_permissions() {
         403,
     );
     // A read-only user may look but not change.
-    let d = s.data_dir.to_str().unwrap().to_string();
-    run_cli(
-        &[
-            "--data-dir",
-            &d,
-            "user",
-            "add",
-            "--email",
-            "ro@example.com",
-            "--password",
-            "read-only-pw1",
-            "--role",
-            "readonly",
-        ],
-        &[],
-    );
+    s.add_user("ro@example.com", "read-only-pw1", "readonly");
     let ro = Api::new(&s, &s.login_as("ro@example.com", "read-only-pw1"));
     assert_eq!(ro.get(ART).status(), 200);
     assert_eq!(ro.get(DEP).status(), 200);

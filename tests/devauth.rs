@@ -874,22 +874,7 @@ fn admission_v1_over_the_same_data() {
 #[test]
 fn permissions_and_the_internal_guard() {
     let s = Server::start();
-    let dir = s.data_dir.to_str().unwrap().to_string();
-    run_cli(
-        &[
-            "--data-dir",
-            &dir,
-            "user",
-            "add",
-            "--email",
-            "ro@example.com",
-            "--password",
-            "read-only-pw1",
-            "--role",
-            "readonly",
-        ],
-        &[],
-    );
+    s.add_user("ro@example.com", "read-only-pw1", "readonly");
     let ro = Api::new(&s, &s.login_as("ro@example.com", "read-only-pw1"));
     let admin = Api::new(&s, &s.login());
     let dev = TestDevice::ed25519("02:00:00:00:06:01");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::device::{admitted, send_inventory, TestDevice};
-use common::{assert_mender_error, run_cli, Api, Server};
+use common::{assert_mender_error, Api, Server};
 use serde_json::{json, Value};
 
 const INV: &str = "/api/management/v1/inventory";
@@ -710,22 +710,7 @@ fn saved_filters_and_audit() {
 #[test]
 fn permissions_and_internal_endpoints() {
     let s = Server::start();
-    let dir = s.data_dir.to_str().unwrap().to_string();
-    run_cli(
-        &[
-            "--data-dir",
-            &dir,
-            "user",
-            "add",
-            "--email",
-            "ro@example.com",
-            "--password",
-            "read-only-pw1",
-            "--role",
-            "readonly",
-        ],
-        &[],
-    );
+    s.add_user("ro@example.com", "read-only-pw1", "readonly");
     let admin = Api::new(&s, &s.login());
     let ro = Api::new(&s, &s.login_as("ro@example.com", "read-only-pw1"));
     let dev = TestDevice::ed25519("02:00:00:00:10:05");

@@ -280,6 +280,11 @@ fn health_endpoints() {
             .status(),
         204
     );
+    // The workflows service's liveness and a plain health check.
+    let r = c.get(s.url("/status")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["status"], "ok");
+    assert_eq!(c.get(s.url("/health")).send().unwrap().status(), 204);
     assert_mender_error(
         c.get(s.url("/api/internal/v1/nonsense/alive"))
             .send()
@@ -291,23 +296,7 @@ fn health_endpoints() {
 #[test]
 fn read_only_users_can_read_but_the_ui_and_unknown_paths_behave() {
     let s = Server::start();
-    let d = s.data_dir.to_str().unwrap().to_string();
-    let out = common::run_cli(
-        &[
-            "--data-dir",
-            &d,
-            "user",
-            "add",
-            "--email",
-            "viewer@example.com",
-            "--password",
-            "viewer-password",
-            "--role",
-            "readonly",
-        ],
-        &[],
-    );
-    assert!(out.status.success());
+    s.add_user("viewer@example.com", "viewer-password", "readonly");
     let t = s.login_as("viewer@example.com", "viewer-password");
     let c = s.client();
     assert_eq!(

@@ -232,6 +232,31 @@ impl Server {
         self.login_as(ADMIN_EMAIL, ADMIN_PASSWORD)
     }
 
+    /// Adds a user through the command line (the server keeps running).
+    pub fn add_user(&self, email: &str, password: &str, role: &str) {
+        let dir = self.data_dir.to_str().unwrap();
+        let out = run_cli(
+            &[
+                "--data-dir",
+                dir,
+                "user",
+                "add",
+                "--email",
+                email,
+                "--password",
+                password,
+                "--role",
+                role,
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "user add {email}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -113,15 +113,26 @@ pub fn split_query(
     (single, multi)
 }
 
-fn paged(
-    path: &str,
+/// One page of devices matching the filter, with the paging headers.
+async fn listed(
+    state: &AppState,
+    p: &Principal,
+    filter: DeviceFilter,
     page: &MenderPage,
     q: &HashMap<String, String>,
-    total: u64,
-    devices: &[Device],
-) -> Response {
+    path: &str,
+) -> Result<Response> {
+    filter.validate("status")?;
+    let (devices, total) = devices::list(
+        &state.db,
+        &p.tenant_id,
+        filter,
+        page.offset(),
+        page.per_page,
+    )
+    .await?;
     let body: Vec<Value> = devices.iter().map(device_json).collect();
-    (page.headers(path, q, total), axum::Json(body)).into_response()
+    Ok((page.headers(path, q, total), axum::Json(body)).into_response())
 }
 
 async fn list(
@@ -141,22 +152,7 @@ async fn list(
             .map(|i| id_param(i))
             .collect(),
     };
-    filter.validate("status")?;
-    let (devices, total) = devices::list(
-        &state.db,
-        &p.tenant_id,
-        filter,
-        page.offset(),
-        page.per_page,
-    )
-    .await?;
-    Ok(paged(
-        &format!("{BASE}/devices"),
-        &page,
-        &q,
-        total,
-        &devices,
-    ))
+    listed(&state, &p, filter, &page, &q, &format!("{BASE}/devices")).await
 }
 
 /// A single string or an array of strings.
@@ -200,22 +196,15 @@ async fn search(
             .map(|i| id_param(i))
             .collect(),
     };
-    filter.validate("status")?;
-    let (devices, total) = devices::list(
-        &state.db,
-        &p.tenant_id,
+    listed(
+        &state,
+        &p,
         filter,
-        page.offset(),
-        page.per_page,
-    )
-    .await?;
-    Ok(paged(
-        &format!("{BASE}/devices/search"),
         &page,
         &q,
-        total,
-        &devices,
-    ))
+        &format!("{BASE}/devices/search"),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
