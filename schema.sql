@@ -32,7 +32,9 @@ CREATE TABLE users (
     totp_enabled  INTEGER NOT NULL DEFAULT 0,
     created_ts    INTEGER NOT NULL,
     updated_ts    INTEGER NOT NULL,
-    login_ts      INTEGER
+    login_ts      INTEGER,
+    settings      TEXT NOT NULL DEFAULT '{}',  -- per-user settings (JSON object)
+    settings_etag TEXT
 );
 CREATE INDEX users_tenant ON users(tenant_id, created_ts);
 
@@ -47,6 +49,9 @@ CREATE TABLE roles (
     permissions TEXT NOT NULL DEFAULT '[]',
     created_ts  INTEGER NOT NULL,
     updated_ts  INTEGER NOT NULL,
+    -- What a Mender client sees: [{"name": "ReadDevices", "scope": {"type", "value"}}]; compiled
+    -- into `permissions`, which is what the permission check reads.
+    permission_sets TEXT NOT NULL DEFAULT '[]',
     UNIQUE (tenant_id, name)
 );
 
@@ -72,6 +77,35 @@ CREATE TABLE user_tokens (
     last_used_ts INTEGER
 );
 CREATE INDEX user_tokens_user ON user_tokens(user_id, created_ts);
+CREATE UNIQUE INDEX user_tokens_personal_name ON user_tokens(user_id, name) WHERE kind = 'personal';
+CREATE INDEX user_tokens_tenant ON user_tokens(tenant_id);
+
+-- Tenant-wide settings (Mender's global user settings: `2fa` enforcement, UI preferences).
+CREATE TABLE tenant_settings (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    value      TEXT NOT NULL DEFAULT '{}',
+    etag       TEXT NOT NULL,
+    updated_ts INTEGER NOT NULL
+);
+
+-- One-time 2FA backup codes, stored hashed.
+CREATE TABLE user_backup_codes (
+    user_id   TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_ts   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) WITHOUT ROWID;
+
+-- Password reset secrets, stored hashed; single use, expiring.
+CREATE TABLE password_resets (
+    secret_hash TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id   TEXT NOT NULL,
+    created_ts  INTEGER NOT NULL,
+    expires_ts  INTEGER NOT NULL,
+    used_ts     INTEGER
+);
+CREATE INDEX password_resets_user ON password_resets(user_id);
 
 -- Who changed what, when, from where. Written through core::audit only.
 CREATE TABLE audit_log (
@@ -90,6 +124,7 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_tenant_ts ON audit_log(tenant_id, ts);
 CREATE INDEX audit_log_object ON audit_log(tenant_id, object_type, object_id);
+CREATE INDEX audit_log_ts ON audit_log(ts);
 
 -- Devices, their authentication sets and issued device tokens.
 CREATE TABLE devices (

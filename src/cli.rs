@@ -54,6 +54,8 @@ enum Command {
     /// Manage artifacts.
     #[command(subcommand)]
     Artifact(ArtifactCommand),
+    /// List every HTTP route with the guard in front of it (`guard<TAB>path`).
+    Routes,
 }
 
 #[derive(Subcommand)]
@@ -197,6 +199,13 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::User(cmd) => user_command(cmd, config).await,
         Command::Tenant(cmd) => tenant_command(cmd, config).await,
         Command::Artifact(cmd) => artifact_command(cmd, config).await,
+        Command::Routes => {
+            let groups = crate::api::RouteGroups::new(config.artifact_max_bytes);
+            for (guard, path) in groups.table() {
+                println!("{guard}\t{path}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod health;
 pub mod internal;
 pub mod mender;
 pub mod paging;
+pub mod routes;
 
 use crate::config::Config;
 use crate::core::artifacts::Store;
@@ -18,6 +19,7 @@ use crate::db::Db;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
+use routes::Routes;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -31,20 +33,67 @@ pub struct AppState {
     pub links: LinkSigner,
 }
 
+/// Every route, by the guard in front of it.
+pub struct RouteGroups {
+    /// Behind the one permission check.
+    pub management: Routes,
+    /// Any signed-in user, on themselves.
+    pub self_service: Routes,
+    /// No credentials (login, password reset).
+    pub public: Routes,
+    /// Devices (each handler checks the device token).
+    pub device: Routes,
+    /// Loopback or an admin token.
+    pub internal: Routes,
+}
+
+impl RouteGroups {
+    pub fn new(max_upload: u64) -> RouteGroups {
+        RouteGroups {
+            management: mender::management_routes().merge(mender::artifact_routes(max_upload)),
+            self_service: mender::self_service_routes(),
+            public: mender::public_routes(),
+            device: mender::device_routes(),
+            internal: mender::internal_routes(max_upload),
+        }
+    }
+
+    /// `(guard, path)` of every route, for `fleetbox routes`.
+    pub fn table(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (guard, routes) in [
+            ("permission", &self.management),
+            ("user", &self.self_service),
+            ("public", &self.public),
+            ("device", &self.device),
+            ("internal", &self.internal),
+        ] {
+            out.extend(routes.paths().iter().map(|p| (guard, p.clone())));
+        }
+        out
+    }
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let management = mender::management_routes()
-        .merge(mender::artifact_routes(state.config.artifact_max_bytes))
+    let groups = RouteGroups::new(state.config.artifact_max_bytes);
+    let management = groups
+        .management
+        .into_router()
         .route_layer(from_fn_with_state(state.clone(), auth::require_permission));
-    let self_service = mender::self_service_routes()
+    let self_service = groups
+        .self_service
+        .into_router()
         .route_layer(from_fn_with_state(state.clone(), auth::require_user));
-    let internal = mender::internal_routes(state.config.artifact_max_bytes)
+    let internal = groups
+        .internal
+        .into_router()
         .route_layer(from_fn_with_state(state.clone(), internal::guard));
     Router::new()
         .merge(health::routes())
-        .merge(mender::device_routes())
+        .merge(groups.device.into_router())
         .merge(internal)
-        .merge(mender::public_routes())
+        .merge(groups.public.into_router())
         .merge(self_service)
         .merge(management)
         .merge(crate::web::routes())

@@ -15,10 +15,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_devices.sql")),
     (4, include_str!("migrations/0004_inventory.sql")),
     (5, include_str!("migrations/0005_deployments.sql")),
+    (6, include_str!("migrations/0006_identity_access.sql")),
 ];
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

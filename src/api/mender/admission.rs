@@ -3,6 +3,7 @@
 use super::devauth::{id_param, StatusBody};
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::devices::{self, admin, AuthSet};
 use crate::core::{rfc3339, Principal};
@@ -11,7 +12,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -19,8 +19,8 @@ use std::collections::HashMap;
 const BASE: &str = "/api/management/v1/admission";
 const STATUSES: &[&str] = &["pending", "accepted", "rejected", "preauthorized"];
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/devices"), get(list))
         .route(&format!("{BASE}/devices/{{id}}"), get(show).put(submit))
         .route(

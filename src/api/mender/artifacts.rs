@@ -3,6 +3,7 @@
 
 use super::deployments::download_link;
 use crate::api::extract::Json;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::artifact::{write_single_file_in, SingleFileSpec};
 use crate::core::artifacts::{self, Artifact, Uploader};
@@ -12,7 +13,6 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -23,9 +23,9 @@ use tokio::io::AsyncWriteExt;
 const BASE: &str = "/api/management/v1/deployments";
 
 /// I22: an upload into a given tenant (`default` names the default tenant).
-pub fn internal_routes(max_upload: u64) -> Router<AppState> {
+pub fn internal_routes(max_upload: u64) -> Routes {
     let limit = DefaultBodyLimit::max((max_upload + 1024 * 1024) as usize);
-    Router::new().route(
+    Routes::new().route(
         "/api/internal/v1/deployments/tenants/{id}/artifacts",
         post(internal_upload).layer(limit),
     )
@@ -40,10 +40,10 @@ async fn internal_upload(
     upload_form(&state, Uploader::Internal { tenant_id: tenant }, form).await
 }
 
-pub fn routes(max_upload: u64) -> Router<AppState> {
+pub fn routes(max_upload: u64) -> Routes {
     // Uploads have their own limit (checked while streaming); the margin is for the other parts.
     let limit = DefaultBodyLimit::max((max_upload + 1024 * 1024) as usize);
-    Router::new()
+    Routes::new()
         .route(
             &format!("{BASE}/artifacts"),
             get(list).post(upload).layer(limit),

@@ -1,6 +1,7 @@
 //! auditlogs: the trail of changes, newest first.
 
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::audit;
 use crate::core::{rfc3339, Principal};
@@ -8,14 +9,14 @@ use crate::error::Result;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const PATH: &str = "/api/management/v1/auditlogs/logs";
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(PATH, get(list))
+pub fn routes() -> Routes {
+    Routes::new().route(PATH, get(list))
 }
 
 fn log_json(e: &audit::Stored) -> Value {

@@ -4,6 +4,7 @@
 use super::devauth::id_param;
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::deployments::{self, ListQuery, NewDeployment, NewPhase, Target};
 use crate::core::Principal;
@@ -12,7 +13,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -45,8 +45,8 @@ pub fn download_link(state: &AppState, headers: &HeaderMap, artifact_id: &str) -
     (uri, crate::core::rfc3339(expire * 1000))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(BASE, get(list).post(create_v1))
         .route(&format!("{BASE}/group/{{name}}"), post(create_group))
         .route(

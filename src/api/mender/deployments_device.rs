@@ -4,6 +4,7 @@
 use super::deployments::download_link;
 use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::deployments::device as dd;
 use crate::error::{Error, Result};
@@ -11,7 +12,6 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -20,8 +20,8 @@ use tower::ServiceExt;
 const V1: &str = "/api/devices/v1/deployments/device/deployments";
 pub const DOWNLOAD: &str = "/api/devices/v1/deployments/download/artifacts";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{V1}/next"), get(next_get).post(next_post))
         .route(
             "/api/devices/v2/deployments/device/deployments/next",

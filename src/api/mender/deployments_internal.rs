@@ -3,6 +3,7 @@
 
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::artifacts;
 use crate::core::deployments::{self, ListQuery};
@@ -11,15 +12,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
 const BASE: &str = "/api/internal/v1/deployments";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/tenants"), post(automatic))
         .route(
             &format!("{BASE}/tenants/{{id}}/limits/storage"),

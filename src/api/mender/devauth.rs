@@ -2,6 +2,7 @@
 
 use crate::api::extract::{body_bytes, Json};
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::devices::{self, admin, AuthSet, Device, DeviceFilter};
 use crate::core::{normalize_id, rfc3339, Principal};
@@ -10,22 +11,21 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/management/v2/devauth";
 
-pub fn device_routes() -> Router<AppState> {
-    Router::new().route(
+pub fn device_routes() -> Routes {
+    Routes::new().route(
         "/api/devices/v1/authentication/auth_requests",
         post(auth_request),
     )
 }
 
-pub fn management_routes() -> Router<AppState> {
-    Router::new()
+pub fn management_routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/devices"), get(list).post(preauthorize))
         .route(&format!("{BASE}/devices/search"), post(search))
         .route(&format!("{BASE}/devices/count"), get(count))

@@ -4,6 +4,7 @@
 use super::devauth::{device_json, id_param};
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::devices::{self, admin, DeviceFilter};
 use crate::error::{Error, Result};
@@ -11,15 +12,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/internal/v1/devauth";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/tokens/verify"), post(verify))
         .route(&format!("{BASE}/tokens"), delete(delete_tokens))
         .route(

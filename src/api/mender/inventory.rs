@@ -4,6 +4,7 @@ use super::devauth::{id_param, split_query};
 use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::inventory::query::{Predicate, SortCriterion};
 use crate::core::inventory::{
@@ -15,22 +16,21 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/management/v1/inventory";
 
-pub fn device_routes() -> Router<AppState> {
-    Router::new().route(
+pub fn device_routes() -> Routes {
+    Routes::new().route(
         "/api/devices/v1/inventory/device/attributes",
         put(device_replace).patch(device_merge),
     )
 }
 
-pub fn management_routes() -> Router<AppState> {
-    Router::new()
+pub fn management_routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/devices"), get(list))
         .route(
             &format!("{BASE}/devices/{{id}}"),

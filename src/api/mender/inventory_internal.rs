@@ -4,19 +4,19 @@
 
 use super::devauth::id_param;
 use crate::api::extract::body_bytes;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::inventory::{self, parse_attributes, MAX_ATTRIBUTES};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
-use axum::Router;
 use serde_json::{json, Value};
 
 const BASE: &str = "/api/internal/v1/inventory";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/tenants"), post(automatic))
         .route(&format!("{BASE}/devices"), post(automatic))
         .route(

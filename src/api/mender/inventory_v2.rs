@@ -2,6 +2,7 @@
 
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::inventory::query::{Predicate, SortCriterion};
 use crate::core::inventory::{self, filters, DeviceInventory, Search};
@@ -11,15 +12,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/management/v2/inventory";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/filters/attributes"), get(attributes))
         .route(
             &format!("{BASE}/filters/search"),

@@ -13,22 +13,22 @@ mod inventory_internal;
 mod inventory_v2;
 mod useradm;
 
-use super::AppState;
-use axum::Router;
+use crate::api::routes::Routes;
 
 /// Reachable without a token (login, liveness of the login service).
-pub fn public_routes() -> Router<AppState> {
+pub fn public_routes() -> Routes {
     useradm::public_routes()
 }
 
 /// For any signed-in user, on themselves.
-pub fn self_service_routes() -> Router<AppState> {
+pub fn self_service_routes() -> Routes {
     useradm::self_service_routes()
 }
 
 /// Behind the permission check.
-pub fn management_routes() -> Router<AppState> {
-    Router::new()
+pub fn management_routes() -> Routes {
+    Routes::new()
+        .merge(useradm::management_routes())
         .merge(auditlogs::routes())
         .merge(devauth::management_routes())
         .merge(admission::routes())
@@ -38,19 +38,19 @@ pub fn management_routes() -> Router<AppState> {
 }
 
 /// Artifact routes: behind the permission check, with the upload size limit.
-pub fn artifact_routes(max_upload: u64) -> Router<AppState> {
+pub fn artifact_routes(max_upload: u64) -> Routes {
     artifacts::routes(max_upload)
 }
 
 /// Device APIs (each handler authenticates the device itself).
-pub fn device_routes() -> Router<AppState> {
+pub fn device_routes() -> Routes {
     devauth::device_routes()
         .merge(inventory::device_routes())
         .merge(deployments_device::routes())
 }
 
 /// Internal service APIs, behind the internal guard.
-pub fn internal_routes(max_upload: u64) -> Router<AppState> {
+pub fn internal_routes(max_upload: u64) -> Routes {
     devauth_internal::routes()
         .merge(inventory_internal::routes())
         .merge(deployments_internal::routes())

@@ -2,6 +2,7 @@
 
 use crate::api::context::RequestCtx;
 use crate::api::extract::{body_bytes, parse_json};
+use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::{rfc3339, tokens, users, Principal};
@@ -10,19 +11,19 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-const BASE: &str = "/api/management/v1/useradm";
+use super::BASE;
 
-pub fn public_routes() -> Router<AppState> {
-    Router::new().route(&format!("{BASE}/auth/login"), post(login))
+pub fn public_routes() -> Routes {
+    Routes::new().route(&format!("{BASE}/auth/login"), post(login))
 }
 
-pub fn self_service_routes() -> Router<AppState> {
-    Router::new()
+pub fn self_service_routes() -> Routes {
+    Routes::new()
         .route(&format!("{BASE}/auth/logout"), post(logout))
         .route(&format!("{BASE}/users/me"), get(me))
 }
