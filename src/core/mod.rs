@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod permissions;
 pub mod principal;
 pub mod roles;
+pub mod settings;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -5,16 +5,15 @@ use crate::api::extract::{body_bytes, parse_json};
 use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::audit::{self, Entry};
-use crate::core::{rfc3339, tokens, users, Principal};
+use crate::core::{tokens, users, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json};
+use axum::routing::post;
+use axum::Extension;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::BASE;
 
@@ -25,7 +24,6 @@ pub fn public_routes() -> Routes {
 pub fn self_service_routes() -> Routes {
     Routes::new()
         .route(&format!("{BASE}/auth/logout"), post(logout))
-        .route(&format!("{BASE}/users/me"), get(me))
 }
 
 /// `Authorization: Basic base64(email:password)`.
@@ -109,24 +107,4 @@ async fn logout(
     tokens::revoke(&state.db, &p.token_id).await?;
     audit::record(&state.db, Entry::by(&p, "logout", "user", &p.user_id)).await?;
     Ok(StatusCode::ACCEPTED)
-}
-
-pub fn user_json(u: &users::User) -> Value {
-    let mut v = json!({
-        "id": u.id,
-        "email": u.email,
-        "created_ts": rfc3339(u.created_ts),
-        "updated_ts": rfc3339(u.updated_ts),
-        "roles": u.roles,
-        "tfa_status": if u.totp_enabled { "enabled" } else { "disabled" },
-    });
-    if let Some(ts) = u.login_ts {
-        v["login_ts"] = json!(rfc3339(ts));
-    }
-    v
-}
-
-async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<Value>> {
-    let u = users::get(&state.db, &p.tenant_id, &p.user_id).await?;
-    Ok(Json(user_json(&u)))
 }

@@ -2,6 +2,7 @@
 //! Each concern is a submodule with its own routes, grouped here by the guard they sit behind.
 
 mod login;
+mod users;
 
 use crate::api::routes::Routes;
 
@@ -14,7 +15,7 @@ pub fn public_routes() -> Routes {
 
 /// Any signed-in user, on themselves.
 pub fn self_service_routes() -> Routes {
-    login::self_service_routes()
+    login::self_service_routes().merge(users::self_service_routes())
 }
 
 /// Behind the one permission check.
