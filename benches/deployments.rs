@@ -29,6 +29,7 @@ fn main() {
         permissions: vec![],
         address: String::new(),
         request_id: String::new(),
+        tfa_setup_required: false,
     };
     // An artifact, made with the server's own single-file writer.
     let store = Store::new(dir.path(), 1 << 30, 0).unwrap();

@@ -118,6 +118,7 @@ fn main() {
         permissions: vec![],
         address: String::new(),
         request_id: String::new(),
+        tfa_setup_required: false,
     };
 
     println!("== auth_requests for an accepted device (parse, verify, DB write, sign token)");

@@ -86,6 +86,22 @@ enum TenantCommand {
     },
     /// List tenants with their tokens.
     List,
+    /// Suspend a tenant: its users' and devices' tokens end, logins and device auth requests
+    /// are refused (works while the server runs).
+    Suspend {
+        /// The tenant's name.
+        name: String,
+    },
+    /// Reactivate a suspended tenant: its users may log in and its devices authenticate again.
+    Activate {
+        /// The tenant's name.
+        name: String,
+    },
+    /// Delete a suspended tenant with all its data and artifact files.
+    Delete {
+        /// The tenant's name.
+        name: String,
+    },
 }
 
 #[derive(Args, Default)]
@@ -121,6 +137,12 @@ enum UserCommand {
         email: String,
         #[arg(long, env = "FLEETBOX_USER_PASSWORD", hide_env_values = true)]
         password: String,
+    },
+    /// Print a single-use password-reset link for a user (valid for password_reset_ttl_secs;
+    /// works while the server runs).
+    ResetLink {
+        /// The user's email.
+        email: String,
     },
 }
 
@@ -321,6 +343,13 @@ async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String
             println!("tenant token: {}", t.tenant_token.unwrap_or_default());
             Ok(())
         }
+        TenantCommand::Suspend { name } => {
+            set_tenant_status(&db, &default_tenant, &name, tenants::Status::Suspended).await
+        }
+        TenantCommand::Activate { name } => {
+            set_tenant_status(&db, &default_tenant, &name, tenants::Status::Active).await
+        }
+        TenantCommand::Delete { name } => delete_tenant(&db, &default_tenant, &config, &name).await,
         TenantCommand::List => {
             let all = tenants::list(&db).await.map_err(|e| e.to_string())?;
             println!(
@@ -343,6 +372,60 @@ async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String
     };
     db.close();
     result
+}
+
+/// A running server notices within a second: user tokens are checked against the database on
+/// every request, and its device-token cache looks at the tenants table (see `TokenCache`);
+/// this process's own cache is a throwaway.
+async fn set_tenant_status(
+    db: &crate::db::Db,
+    default_tenant: &str,
+    name: &str,
+    status: tenants::Status,
+) -> Result<(), String> {
+    let id = tenants::id_by_name(db, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let action = match status {
+        tenants::Status::Active => "activate",
+        tenants::Status::Suspended => "suspend",
+    };
+    let entry = server::system_entry(default_tenant, action, "tenant", &id, "", "command line");
+    let cache = crate::core::devices::token_cache::TokenCache::new();
+    let t = tenants::set_status(db, &cache, &id, status, entry)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("tenant {} ({}) is {}", t.name, t.id, t.status);
+    Ok(())
+}
+
+async fn delete_tenant(
+    db: &crate::db::Db,
+    default_tenant: &str,
+    config: &Config,
+    name: &str,
+) -> Result<(), String> {
+    let id = tenants::id_by_name(db, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    // A store object without start-up clean-up: the server may be uploading right now.
+    let store = crate::core::artifacts::Store {
+        dir: config.data_dir.join("artifacts"),
+        max_bytes: config.artifact_max_bytes,
+        storage_limit: config.storage_limit_bytes,
+    };
+    let entry = server::system_entry(default_tenant, "delete", "tenant", &id, "", "command line");
+    let cache = crate::core::devices::token_cache::TokenCache::new();
+    match tenants::delete(db, &cache, &store, &id, entry).await {
+        Ok(t) => {
+            println!("deleted tenant {} ({})", t.name, t.id);
+            Ok(())
+        }
+        Err(crate::error::Error::Locked(_)) => Err(format!(
+            "tenant {name} is active: suspend it first (fleetbox tenant suspend {name})"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
@@ -422,7 +505,47 @@ async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
             println!("password changed for {}", u.email);
             Ok(())
         }
+        UserCommand::ResetLink { email } => reset_link(&db, &config, &email).await,
     };
     db.close();
     result
+}
+
+/// `user reset-link`: a reset secret made like the API's, with a link based on `public_url`,
+/// else this machine's HTTPS (or HTTP) listener on localhost.
+async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<(), String> {
+    use crate::core::password_reset;
+    let issued = password_reset::start(db, email, config.password_reset_ttl_secs)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no active user with email {email}"))?;
+    let base = if !config.public_url.is_empty() {
+        config.public_url.clone()
+    } else if let Some(a) = config.listen_addr() {
+        format!("https://localhost:{}", a.port())
+    } else if let Some(a) = config.http_addr() {
+        format!("http://localhost:{}", a.port())
+    } else {
+        "https://localhost:8443".into()
+    };
+    let a = &issued.account;
+    audit::record(
+        db,
+        server::system_entry(
+            &a.tenant_id,
+            "password_reset_request",
+            "user",
+            &a.user_id,
+            &a.email,
+            "command line",
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("{}", password_reset::link(&base, &issued.secret));
+    eprintln!(
+        "single use, valid until {}",
+        crate::core::rfc3339(issued.expires_ts)
+    );
+    Ok(())
 }

@@ -41,9 +41,30 @@ pub struct Config {
     pub public_url: String,
     /// Largest deployment log a device may upload.
     pub max_log_bytes: u64,
+    /// Audit-log entries older than this many days are deleted (0: kept forever).
+    pub audit_retention_days: u64,
     /// On first start, create this administrator if there is no user yet.
     pub admin_email: String,
     pub admin_password: String,
+    /// Failed logins (wrong password or 2FA code) per account within `login_lockout_secs`
+    /// before the account is locked for that long (0: no limit).
+    pub login_max_failures: u64,
+    /// The same per client address, over all accounts (0: no limit). Also caps password-reset
+    /// requests per address.
+    pub login_max_failures_per_address: u64,
+    pub login_lockout_secs: u64,
+    /// Lifetime of a login token asked for with `no_expiry` (capped here, never unlimited).
+    pub user_token_max_ttl_secs: u64,
+    /// Personal access tokens one user may have.
+    pub personal_tokens_max: u64,
+    /// Lifetime of a password-reset link.
+    pub password_reset_ttl_secs: u64,
+    /// Mail server for password-reset links: `smtp://host[:port]` (STARTTLS when offered) or
+    /// `smtps://host[:port]`; empty: no mail (links only from `fleetbox user reset-link`).
+    pub smtp_url: String,
+    pub smtp_from: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
 }
 
 impl Default for Config {
@@ -66,16 +87,30 @@ impl Default for Config {
             download_link_ttl_secs: 15 * 60,
             public_url: String::new(),
             max_log_bytes: 1024 * 1024,
+            audit_retention_days: 365,
             admin_email: String::new(),
             admin_password: String::new(),
+            login_max_failures: 5,
+            login_max_failures_per_address: 20,
+            login_lockout_secs: 300,
+            user_token_max_ttl_secs: 30 * 24 * 3600,
+            personal_tokens_max: 10,
+            password_reset_ttl_secs: 3600,
+            smtp_url: String::new(),
+            smtp_from: String::new(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
         }
     }
 }
 
 /// Keys whose values `fleetbox config` masks.
-const SECRET_KEYS: &[&str] = &["admin_password"];
+const SECRET_KEYS: &[&str] = &["admin_password", "smtp_password"];
 
 const ENV_PREFIX: &str = "FLEETBOX_";
+
+/// A century; longer is a typo (use 0 to keep audit entries forever).
+const MAX_AUDIT_RETENTION_DAYS: u64 = 36_500;
 
 /// Values given on the command line; they win over everything else.
 #[derive(Debug, Default, Clone)]
@@ -199,6 +234,48 @@ impl Config {
                 "configuration key `download_link_ttl_secs`: must be at least 10 seconds".into(),
             );
         }
+        if self.audit_retention_days > MAX_AUDIT_RETENTION_DAYS {
+            return Err(format!(
+                "configuration key `audit_retention_days`: must be at most {MAX_AUDIT_RETENTION_DAYS} (0 keeps entries forever)"
+            ));
+        }
+        self.validate_credentials()?;
+        Ok(())
+    }
+
+    /// Login protection, token lifetimes, password reset and mail.
+    fn validate_credentials(&self) -> Result<(), String> {
+        for (key, v, min) in [
+            ("login_lockout_secs", self.login_lockout_secs, 1),
+            ("user_token_max_ttl_secs", self.user_token_max_ttl_secs, 60),
+            ("password_reset_ttl_secs", self.password_reset_ttl_secs, 1),
+        ] {
+            if v < min {
+                return Err(format!(
+                    "configuration key `{key}`: must be at least {min} seconds"
+                ));
+            }
+        }
+        if self.login_lockout_secs > 24 * 3600 {
+            return Err("configuration key `login_lockout_secs`: must be at most 86400".into());
+        }
+        if self.smtp_url.is_empty() {
+            return Ok(());
+        }
+        crate::mail::parse_url(&self.smtp_url)
+            .map_err(|e| format!("configuration key `smtp_url`: {e}"))?;
+        if self.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "configuration key `smtp_from`: `{}` must be a mail address (required with smtp_url)",
+                self.smtp_from
+            ));
+        }
+        if self.smtp_username.is_empty() != self.smtp_password.is_empty() {
+            return Err(
+                "configuration keys `smtp_username` and `smtp_password` must be given together"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -300,10 +377,30 @@ mod tests {
     fn secrets_are_masked() {
         let c = Config {
             admin_password: "hunter2hunter2".into(),
+            smtp_password: "mailpass99".into(),
             ..Config::default()
         };
         let t = c.to_masked_toml();
         assert!(!t.contains("hunter2"));
+        assert!(!t.contains("mailpass99"));
         assert!(t.contains("********"));
+    }
+
+    #[test]
+    fn mail_and_login_protection_keys() {
+        let load = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs), &Overrides::default());
+        let c = load(&[("FLEETBOX_LOGIN_MAX_FAILURES", "3")]).unwrap();
+        assert_eq!((c.login_max_failures, c.login_lockout_secs), (3, 300));
+        let e = load(&[("FLEETBOX_SMTP_URL", "mail.lan")]).unwrap_err();
+        assert!(e.contains("`smtp_url`"), "{e}");
+        let e = load(&[("FLEETBOX_SMTP_URL", "smtp://mail.lan")]).unwrap_err();
+        assert!(e.contains("`smtp_from`"), "{e}");
+        let ok = load(&[
+            ("FLEETBOX_SMTP_URL", "smtps://mail.lan"),
+            ("FLEETBOX_SMTP_FROM", "fleetbox@example.com"),
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+        let e = load(&[("FLEETBOX_LOGIN_LOCKOUT_SECS", "0")]).unwrap_err();
+        assert!(e.contains("`login_lockout_secs`"), "{e}");
     }
 }

@@ -13,5 +13,6 @@ pub mod db;
 pub mod error;
 pub mod fsutil;
 pub mod logging;
+pub mod mail;
 pub mod server;
 pub mod web;

@@ -124,8 +124,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// Periodic clean-ups: expired device and login tokens.
-fn spawn_housekeeping(db: Db) {
+/// Periodic clean-ups (the first run is at start-up): expired device and login tokens, audit
+/// entries past their retention.
+fn spawn_housekeeping(db: Db, audit_retention_days: u64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -139,6 +140,11 @@ fn spawn_housekeeping(db: Db) {
                 Ok(n) if n > 0 => tracing::info!(tokens = n, "purged expired login tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("purging expired login tokens: {e}"),
+            }
+            match audit::purge_older_than(&db, audit_retention_days).await {
+                Ok(n) if n > 0 => tracing::info!(entries = n, "purged old audit-log entries"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("purging old audit-log entries: {e}"),
             }
         }
     });
@@ -162,8 +168,21 @@ pub async fn serve(config: Config) -> Result<()> {
             config.storage_limit_bytes,
         )?),
         links: LinkSigner::load_or_create(&config.data_dir.join("secrets").join("link.key"))?,
+        tfa: Arc::new(crate::core::tfa::Tfa::new(Arc::new(
+            crate::crypto::vault::Vault::load_or_create(
+                &config.data_dir.join("secrets").join("2fa.key"),
+            )?,
+        ))),
+        throttle: Arc::new(crate::core::login_throttle::Throttle::new(
+            crate::core::login_throttle::Limits {
+                per_account: u32::try_from(config.login_max_failures).unwrap_or(u32::MAX),
+                per_address: u32::try_from(config.login_max_failures_per_address)
+                    .unwrap_or(u32::MAX),
+                lockout: Duration::from_secs(config.login_lockout_secs),
+            },
+        )),
     };
-    spawn_housekeeping(db.clone());
+    spawn_housekeeping(db.clone(), config.audit_retention_days);
     let router = api::router(state);
     // Each listener tells handlers its scheme, for links back to this server.
     let with_scheme = |scheme: &'static str| {

@@ -96,8 +96,17 @@ pub async fn require_permission(
 ) -> Result<Response> {
     let ctx = ctx_of(&req);
     let p = authenticate(&state, req.headers(), &ctx).await?;
+    if p.tfa_setup_required {
+        return Err(Error::Forbidden(
+            "two-factor authentication must be set up first".into(),
+        ));
+    }
     let resource = resource_of(req.uri().path());
-    authorize(&p, "http", &resource, operation_of(req.method(), &resource))?;
+    let operation = operation_of(req.method(), &resource);
+    authorize(&p, "http", &resource, operation)?;
+    let mut p = p;
+    p.device_scope = p.device_scope_for("http", &resource, operation);
+    super::scope::check(&state, &p, &resource, operation, &p.device_scope).await?;
     req.extensions_mut().insert(p);
     Ok(next.run(req).await)
 }

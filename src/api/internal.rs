@@ -2,11 +2,14 @@
 //! They are reachable only from this machine (a loopback peer with no proxy forwarding headers)
 //! or with an administrator's token; never anonymously from the network.
 
-use super::auth::authenticate;
+use super::auth::{authenticate, bearer};
 use super::context::RequestCtx;
 use super::AppState;
+use crate::core::audit::Entry;
+use crate::core::Principal;
 use crate::error::{Error, Result};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
@@ -24,7 +27,11 @@ fn from_this_machine(req: &Request) -> bool {
             .any(|h| req.headers().contains_key(*h))
 }
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Result<Response> {
+pub async fn guard(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response> {
     if from_this_machine(&req) {
         return Ok(next.run(req).await);
     }
@@ -44,5 +51,59 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if !p.is_admin() {
         return Err(Error::Forbidden("internal API: administrators only".into()));
     }
+    // For the audit trail of the change the handler makes (`Caller`).
+    req.extensions_mut().insert(p);
     Ok(next.run(req).await)
+}
+
+/// Who made an internal call, for the audit trail: the administrator whose token came with it,
+/// or else the system (a caller on this machine, which needs no token).
+pub enum Caller {
+    User(Principal),
+    System(RequestCtx),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Caller::User(p.clone()));
+        }
+        let ctx = parts
+            .extensions
+            .get::<RequestCtx>()
+            .cloned()
+            .unwrap_or_else(super::context::current);
+        // The guard let a local caller through without looking at its token; a user token it
+        // sent anyway still names who acted. Anything else (no token, a device token) is the
+        // system.
+        if matches!(bearer(&parts.headers), Ok(Some(_))) {
+            if let Ok(p) = authenticate(state, &parts.headers, &ctx).await {
+                return Ok(Caller::User(p));
+            }
+        }
+        Ok(Caller::System(ctx))
+    }
+}
+
+impl Caller {
+    /// An audit entry for a change to `tenant_id`'s data (which need not be the caller's own
+    /// tenant).
+    pub fn entry(
+        &self,
+        tenant_id: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+    ) -> Entry {
+        match self {
+            Caller::User(p) => Entry {
+                tenant_id: tenant_id.to_string(),
+                ..Entry::by(p, action, object_type, object_id)
+            },
+            Caller::System(ctx) => Entry::system(tenant_id, action, object_type, object_id)
+                .request(&ctx.address, &ctx.id),
+        }
+    }
 }

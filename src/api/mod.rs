@@ -9,6 +9,7 @@ pub mod internal;
 pub mod mender;
 pub mod paging;
 pub mod routes;
+pub mod scope;
 
 use crate::config::Config;
 use crate::core::artifacts::Store;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub device_tokens: Arc<TokenCache>,
     pub artifacts: Arc<Store>,
     pub links: LinkSigner,
+    /// Two-factor authentication (sealed secrets, used TOTP steps).
+    pub tfa: Arc<crate::core::tfa::Tfa>,
+    /// Failed-login counters and lockouts.
+    pub throttle: Arc<crate::core::login_throttle::Throttle>,
 }
 
 /// Every route, by the guard in front of it.

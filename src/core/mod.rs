@@ -6,11 +6,17 @@ pub mod audit;
 pub mod deployments;
 pub mod devices;
 pub mod inventory;
+pub mod login_throttle;
+pub mod password_reset;
+pub mod permission_sets;
 pub mod permissions;
+pub mod personal_tokens;
 pub mod principal;
 pub mod roles;
+pub mod sessions;
 pub mod settings;
 pub mod tenants;
+pub mod tfa;
 pub mod tokens;
 pub mod users;
 

@@ -11,6 +11,10 @@ pub struct Permission {
     pub context: String,
     pub resource: String,
     pub operation: String,
+    /// Limits the permission to devices in these static groups (Mender's `DeviceGroups`
+    /// scope). The route is allowed either way; what it may touch is narrowed to the groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 impl Permission {
@@ -19,7 +23,13 @@ impl Permission {
             context: context.into(),
             resource: resource.into(),
             operation: operation.into(),
+            groups: None,
         }
+    }
+
+    pub fn in_groups(mut self, groups: Option<Vec<String>>) -> Self {
+        self.groups = groups;
+        self
     }
 
     pub fn allows(&self, context: &str, resource: &str, operation: &str) -> bool {
@@ -55,6 +65,55 @@ pub fn any_allows(perms: &[Permission], context: &str, resource: &str, operation
     perms.iter().any(|p| p.allows(context, resource, operation))
 }
 
+/// Which devices a request may touch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeviceScope {
+    #[default]
+    All,
+    /// Only devices in these static groups.
+    Groups(Vec<String>),
+}
+
+impl DeviceScope {
+    /// The groups a restricted scope allows; None when unrestricted.
+    pub fn groups(&self) -> Option<&[String]> {
+        match self {
+            DeviceScope::All => None,
+            DeviceScope::Groups(g) => Some(g),
+        }
+    }
+
+    pub fn allows_group(&self, group: Option<&str>) -> bool {
+        match self {
+            DeviceScope::All => true,
+            DeviceScope::Groups(gs) => group.is_some_and(|g| gs.iter().any(|x| x == g)),
+        }
+    }
+}
+
+/// The device scope of the permissions that allow a request: unrestricted if any of them is,
+/// else the union of their groups.
+pub fn device_scope(
+    perms: &[Permission],
+    context: &str,
+    resource: &str,
+    operation: &str,
+) -> DeviceScope {
+    let mut groups: Vec<String> = Vec::new();
+    for p in perms
+        .iter()
+        .filter(|p| p.allows(context, resource, operation))
+    {
+        match &p.groups {
+            None => return DeviceScope::All,
+            Some(gs) => groups.extend(gs.iter().cloned()),
+        }
+    }
+    groups.sort();
+    groups.dedup();
+    DeviceScope::Groups(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +129,27 @@ mod tests {
         assert!(topic_matches("a/b", "a/b"));
         assert!(!topic_matches("a/b", "a/b/c"));
         assert!(!topic_matches("a/b/c", "a/b"));
+    }
+
+    #[test]
+    fn scopes() {
+        let perms = vec![
+            Permission::new("http", "inventory/#", "read").in_groups(Some(vec!["a".into()])),
+            Permission::new("http", "inventory/devices/#", "read")
+                .in_groups(Some(vec!["b".into(), "a".into()])),
+        ];
+        assert_eq!(
+            device_scope(&perms, "http", "inventory/devices/x", "read"),
+            DeviceScope::Groups(vec!["a".into(), "b".into()])
+        );
+        let mut all = perms.clone();
+        all.push(Permission::new("http", "#", "read"));
+        assert_eq!(
+            device_scope(&all, "http", "inventory/devices/x", "read"),
+            DeviceScope::All
+        );
+        assert!(DeviceScope::Groups(vec!["a".into()]).allows_group(Some("a")));
+        assert!(!DeviceScope::Groups(vec!["a".into()]).allows_group(None));
     }
 
     #[test]

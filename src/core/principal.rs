@@ -1,7 +1,7 @@
 //! Who is calling: an authenticated user (or later an API key / device), with the permissions
 //! of their roles and the request facts the audit trail needs.
 
-use super::permissions::{any_allows, Permission};
+use super::permissions::{any_allows, device_scope, DeviceScope, Permission};
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -14,11 +14,20 @@ pub struct Principal {
     /// Client address and request id, for the audit trail.
     pub address: String,
     pub request_id: String,
+    /// The tenant requires two-factor authentication and this user has not set it up: only
+    /// the self-service enrolment endpoints (and logout, `users/me`) are open until they do.
+    pub tfa_setup_required: bool,
+    /// The devices this request may touch; set by the permission check for the route.
+    pub device_scope: DeviceScope,
 }
 
 impl Principal {
     pub fn may(&self, context: &str, resource: &str, operation: &str) -> bool {
         any_allows(&self.permissions, context, resource, operation)
+    }
+
+    pub fn device_scope_for(&self, context: &str, resource: &str, operation: &str) -> DeviceScope {
+        device_scope(&self.permissions, context, resource, operation)
     }
 
     pub fn is_admin(&self) -> bool {

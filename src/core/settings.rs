@@ -134,11 +134,9 @@ pub async fn set_user(
     let u = user_id.to_string();
     db.write(move |conn| {
         let current: Option<String> = conn
-            .query_row(
-                "SELECT settings_etag FROM users WHERE id = ?1",
-                [&u],
-                |r| r.get(0),
-            )
+            .query_row("SELECT settings_etag FROM users WHERE id = ?1", [&u], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or_else(|| Error::NotFound("user not found".into()))?;
         check_etag(current.as_deref(), if_match.as_deref())?;

@@ -41,6 +41,13 @@ pub async fn issue_session(
         address.to_string(),
     );
     db.write(move |conn| {
+        // In the same transaction as the insert, so a suspension cannot slip in between.
+        let tenant_status: Option<String> = conn
+            .query_row("SELECT status FROM tenants WHERE id = ?1", [&t], |r| r.get(0))
+            .optional()?;
+        if tenant_status.as_deref() != Some("active") {
+            return Err(Error::Unauthorized("tenant account suspended".into()));
+        }
         conn.execute(
             "INSERT INTO user_tokens (jti, tenant_id, user_id, kind, address, created_ts, expires_ts)
              VALUES (?1, ?2, ?3, 'session', ?4, ?5, ?6)",
@@ -53,23 +60,26 @@ pub async fn issue_session(
 }
 
 /// Turns a bearer token into a principal: signature and expiry, then the token row (not
-/// revoked), the user (active) and the user's permissions, in one read.
+/// revoked), the user (active), the user's tenant (active) and the user's permissions, in one
+/// read.
 pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal> {
     let claims = keys.verify(token)?;
     if !claims.user {
         return Err(Error::Unauthorized("not a user token".into()));
     }
+    let db2 = db.clone();
     db.read(move |conn| {
-        let row: Option<(Option<i64>, String, String)> = conn
+        let row: Option<(Option<i64>, String, String, String)> = conn
             .query_row(
-                "SELECT t.revoked_ts, u.email, u.status FROM user_tokens t
+                "SELECT t.revoked_ts, u.email, u.status, n.status FROM user_tokens t
                  JOIN users u ON u.id = t.user_id
+                 JOIN tenants n ON n.id = u.tenant_id
                  WHERE t.jti = ?1 AND t.user_id = ?2",
                 params![claims.jti, claims.sub],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((revoked, email, status)) = row else {
+        let Some((revoked, email, status, tenant_status)) = row else {
             return Err(Error::Unauthorized("token revoked".into()));
         };
         if revoked.is_some() {
@@ -78,6 +88,14 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
         if status != "active" {
             return Err(Error::Unauthorized("user is not active".into()));
         }
+        // Suspension also revokes the tenant's tokens; this covers a suspension made by
+        // another process (the command line) and any token issued around it.
+        if tenant_status != "active" {
+            return Err(Error::Unauthorized("tenant account suspended".into()));
+        }
+        let (tfa_setup_required, last_used) =
+            super::sessions::use_facts_in(conn, &claims.jti, &claims.tenant)?;
+        super::sessions::note_use(&db2, &claims.jti, last_used);
         Ok(Principal {
             tenant_id: claims.tenant,
             permissions: roles::permissions_of_user(conn, &claims.sub)?,
@@ -86,6 +104,8 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
             token_id: claims.jti,
             address: String::new(),
             request_id: String::new(),
+            tfa_setup_required,
+            device_scope: Default::default(),
         })
     })
     .await

@@ -1,10 +1,13 @@
-//! Cryptography: password hashing, signed tokens, the TLS certificate.
+//! Cryptography: password hashing, signed tokens, the TLS certificate, TOTP and sealed
+//! credential secrets.
 
 pub mod cert;
 pub mod devkey;
 pub mod link;
 pub mod password;
 pub mod token;
+pub mod totp;
+pub mod vault;
 
 /// `n` random bytes from the OS generator.
 pub fn random_bytes(n: usize) -> Vec<u8> {

@@ -2,18 +2,19 @@
 //! uploads into a tenant (in `artifacts`). Tenant provisioning needs nothing here.
 
 use crate::api::extract::Json;
+use crate::api::internal::Caller;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
 use crate::api::AppState;
-use crate::core::artifacts;
 use crate::core::deployments::{self, ListQuery};
+use crate::core::{artifacts, audit};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/internal/v1/deployments";
@@ -57,6 +58,7 @@ struct Limit {
 
 async fn put_limit(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<Limit>,
 ) -> Result<StatusCode> {
@@ -65,6 +67,8 @@ async fn put_limit(
         .limit
         .ok_or_else(|| Error::invalid("limit", "missing required parameter: limit"))?;
     artifacts::set_limit(&state.db, &tenant, limit).await?;
+    let entry = caller.entry(&tenant, "update", "tenant", &tenant);
+    audit::record(&state.db, entry.detail(json!({ "storage_limit": limit }))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -151,6 +151,7 @@ async fn list(
             .iter()
             .map(|i| id_param(i))
             .collect(),
+        groups: p.device_scope.groups().map(<[String]>::to_vec),
     };
     listed(&state, &p, filter, &page, &q, &format!("{BASE}/devices")).await
 }
@@ -195,6 +196,7 @@ async fn search(
             .iter()
             .map(|i| id_param(i))
             .collect(),
+        groups: p.device_scope.groups().map(<[String]>::to_vec),
     };
     listed(
         &state,
@@ -325,7 +327,13 @@ async fn count(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
-    let n = devices::count(&state.db, &p.tenant_id, q.get("status").cloned()).await?;
+    let n = devices::count(
+        &state.db,
+        &p.tenant_id,
+        q.get("status").cloned(),
+        p.device_scope.groups().map(<[String]>::to_vec),
+    )
+    .await?;
     Ok(axum::Json(json!({ "count": n })))
 }
 

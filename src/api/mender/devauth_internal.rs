@@ -3,9 +3,11 @@
 
 use super::devauth::{device_json, id_param};
 use crate::api::extract::Json;
+use crate::api::internal::Caller;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
 use crate::api::AppState;
+use crate::core::audit;
 use crate::core::devices::{self, admin, DeviceFilter};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
@@ -78,6 +80,7 @@ pub async fn known_tenant(state: &AppState, tid: &str) -> Result<String> {
 /// I4: deletes the tokens of a tenant's devices, or of one device.
 async fn delete_tokens(
     State(state): State<AppState>,
+    caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<StatusCode> {
     let tid = q
@@ -86,7 +89,13 @@ async fn delete_tokens(
         .ok_or_else(|| Error::invalid("tenant_id", "missing required parameter: tenant_id"))?;
     let tid = known_tenant(&state, tid).await?;
     let device = q.get("device_id").map(|d| id_param(d));
-    admin::revoke_tenant_tokens(&state.db, &state.device_tokens, &tid, device.as_deref()).await?;
+    let n = admin::revoke_tenant_tokens(&state.db, &state.device_tokens, &tid, device.as_deref())
+        .await?;
+    let entry = match &device {
+        Some(d) => caller.entry(&tid, "revoke", "device", d),
+        None => caller.entry(&tid, "revoke", "tenant", &tid),
+    };
+    audit::record(&state.db, entry.detail(json!({ "device_tokens": n }))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -106,6 +115,7 @@ struct Limit {
 
 async fn put_limit(
     State(state): State<AppState>,
+    caller: Caller,
     Path(tid): Path<String>,
     Json(body): Json<Limit>,
 ) -> Result<StatusCode> {
@@ -114,12 +124,20 @@ async fn put_limit(
         .limit
         .ok_or_else(|| Error::invalid("limit", "missing required parameter: limit"))?;
     admin::set_max_devices(&state.db, &tid, Some(limit)).await?;
+    let entry = caller.entry(&tid, "update", "tenant", &tid);
+    audit::record(&state.db, entry.detail(json!({ "max_devices": limit }))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn clear_limit(State(state): State<AppState>, Path(tid): Path<String>) -> Result<StatusCode> {
+async fn clear_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tid): Path<String>,
+) -> Result<StatusCode> {
     let tid = known_tenant(&state, &tid).await?;
     admin::set_max_devices(&state.db, &tid, None).await?;
+    let entry = caller.entry(&tid, "update", "tenant", &tid);
+    audit::record(&state.db, entry.detail(json!({ "max_devices": null }))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,6 +158,7 @@ async fn list(
     let filter = DeviceFilter {
         statuses: q.get("status").cloned().into_iter().collect(),
         ids: vec![],
+        groups: None,
     };
     filter.validate("status")?;
     let (list, total) =
@@ -158,7 +177,7 @@ async fn count(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
     let tid = known_tenant(&state, &tid).await?;
-    let n = devices::count(&state.db, &tid, q.get("status").cloned()).await?;
+    let n = devices::count(&state.db, &tid, q.get("status").cloned(), None).await?;
     Ok(axum::Json(json!({ "count": n })))
 }
 

@@ -154,6 +154,7 @@ async fn list(
         has_group: bool_param(&q, "has_group")?,
         group: q.get("group").cloned(),
         ids: None,
+        groups_in: p.device_scope.groups().map(<[String]>::to_vec),
         offset: page.offset(),
         limit: page.per_page,
     };

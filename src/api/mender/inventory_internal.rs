@@ -4,8 +4,10 @@
 
 use super::devauth::id_param;
 use crate::api::extract::body_bytes;
+use crate::api::internal::Caller;
 use crate::api::routes::Routes;
 use crate::api::AppState;
+use crate::core::audit;
 use crate::core::inventory::{self, parse_attributes, MAX_ATTRIBUTES};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Request, State};
@@ -63,10 +65,16 @@ async fn device_groups(
 
 async fn set_scope(
     State(state): State<AppState>,
+    caller: Caller,
     Path((tid, did, scope)): Path<(String, String, String)>,
     req: Request,
 ) -> Result<StatusCode> {
     let attrs = parse_attributes(&scope, &body_bytes(req).await?, MAX_ATTRIBUTES)?;
-    inventory::set_scope(&state.db, &id_param(&tid), &id_param(&did), &scope, attrs).await?;
+    let names: Vec<String> = attrs.iter().map(|a| a.name.clone()).collect();
+    let (tid, did) = (id_param(&tid), id_param(&did));
+    inventory::set_scope(&state.db, &tid, &did, &scope, attrs).await?;
+    let entry = caller.entry(&tid, "update", "device", &did);
+    let detail = json!({ "scope": scope, "attributes": names });
+    audit::record(&state.db, entry.detail(detail)).await?;
     Ok(StatusCode::OK)
 }

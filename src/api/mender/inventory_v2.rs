@@ -102,6 +102,7 @@ async fn search(
         ids: body
             .device_ids
             .map(|ids| ids.iter().map(|i| super::devauth::id_param(i)).collect()),
+        groups_in: p.device_scope.groups().map(<[String]>::to_vec),
         offset: page.offset(),
         limit: page.per_page,
         ..Search::default()

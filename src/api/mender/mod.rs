@@ -3,6 +3,7 @@
 mod admission;
 mod artifacts;
 mod auditlogs;
+mod auditlogs_internal;
 pub mod deployments;
 mod deployments_device;
 mod deployments_internal;
@@ -11,7 +12,10 @@ mod devauth_internal;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
+mod tenantadm;
+mod tenantadm_internal;
 mod useradm;
+mod useradm_internal;
 
 use crate::api::routes::Routes;
 
@@ -22,7 +26,7 @@ pub fn public_routes() -> Routes {
 
 /// For any signed-in user, on themselves.
 pub fn self_service_routes() -> Routes {
-    useradm::self_service_routes()
+    useradm::self_service_routes().merge(tenantadm::self_service_routes())
 }
 
 /// Behind the permission check.
@@ -35,6 +39,7 @@ pub fn management_routes() -> Routes {
         .merge(inventory::management_routes())
         .merge(inventory_v2::routes())
         .merge(deployments::routes())
+        .merge(tenantadm::management_routes())
 }
 
 /// Artifact routes: behind the permission check, with the upload size limit.
@@ -55,4 +60,7 @@ pub fn internal_routes(max_upload: u64) -> Routes {
         .merge(inventory_internal::routes())
         .merge(deployments_internal::routes())
         .merge(artifacts::internal_routes(max_upload))
+        .merge(auditlogs_internal::routes())
+        .merge(tenantadm_internal::routes())
+        .merge(useradm_internal::routes())
 }

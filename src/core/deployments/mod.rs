@@ -265,6 +265,7 @@ pub async fn create(db: &Db, p: &Principal, new: NewDeployment) -> Result<String
             "no accepted device matches the deployment's target",
         ));
     }
+    check_scope(db, p, &target, &devices).await?;
     let counts = plan_phases(devices.len(), &new.phases)?;
     let id = crate::core::new_id();
     let phases: Vec<Phase> = new
@@ -437,9 +438,44 @@ pub(crate) fn refresh_status(conn: &Connection, deployment_id: &str) -> Result<(
 }
 
 /// M33: devices that have not finished are marked aborted; the deployment is finished.
+/// A group-scoped deployer may deploy to (and abort deployments of) their groups' devices
+/// only: a static group in scope, or devices all in scope; never "all devices" or a filter.
+async fn check_scope(db: &Db, p: &Principal, target: &Value, devices: &[String]) -> Result<()> {
+    let Some(groups) = p.device_scope.groups() else {
+        return Ok(());
+    };
+    let kind = target.get("kind").and_then(Value::as_str).unwrap_or("");
+    let ok = matches!(kind, "group" | "devices")
+        && crate::core::devices::all_in_groups(db, &p.tenant_id, devices.to_vec(), groups.to_vec())
+            .await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "Access denied (RBAC): you may deploy only to devices in your device groups".into(),
+        ))
+    }
+}
+
 pub async fn abort(db: &Db, p: &Principal, id: &str) -> Result<()> {
+    if p.device_scope.groups().is_some() {
+        let (d, _) = get(db, &p.tenant_id, id).await?;
+        let i = id.to_string();
+        let devices = db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT device_id FROM deployment_devices WHERE deployment_id = ?1",
+                )?;
+                let ids = stmt
+                    .query_map([&i], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(ids)
+            })
+            .await?;
+        check_scope(db, p, &d.target, &devices).await?;
+    }
     let (t, i) = (p.tenant_id.clone(), id.to_string());
-    db.write(move |conn| {
+    let (name, artifact_name) = db.write(move |conn| {
         let d = get_in(conn, &t, &i)?;
         if d.status == "finished" {
             return Err(Error::Unprocessable("the deployment is already finished".into()));
@@ -450,10 +486,17 @@ pub async fn abort(db: &Db, p: &Principal, id: &str) -> Result<()> {
             params![now_ms(), i],
         )?;
         conn.execute("UPDATE deployments SET aborted = 1 WHERE id = ?1", [&i])?;
-        refresh_status(conn, &i)
+        refresh_status(conn, &i)?;
+        Ok((d.name, d.artifact_name))
     })
     .await?;
-    audit::record(db, Entry::by(p, "abort", "deployment", id)).await
+    // The audit trail shows a deployment object by its name and artifact.
+    audit::record(
+        db,
+        Entry::by(p, "abort", "deployment", id)
+            .detail(json!({ "name": name, "artifact_name": artifact_name })),
+    )
+    .await
 }
 
 /// Inside a decommission: the device's unfinished deployments end as `decommissioned`.

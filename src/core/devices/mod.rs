@@ -164,6 +164,8 @@ fn auth_sets_of(conn: &Connection, device_ids: &[String]) -> Result<Vec<AuthSet>
 pub struct DeviceFilter {
     pub statuses: Vec<String>,
     pub ids: Vec<String>,
+    /// Some: only devices in these static groups (a group-scoped caller).
+    pub groups: Option<Vec<String>>,
 }
 
 impl DeviceFilter {
@@ -197,8 +199,56 @@ impl DeviceFilter {
             sql += &format!(" AND id IN ({})", vec!["?"; self.ids.len()].join(","));
             args.extend(self.ids.iter().cloned().map(SqlValue::Text));
         }
+        if let Some(groups) = &self.groups {
+            if groups.is_empty() {
+                sql += " AND 0";
+            } else {
+                sql += &format!(" AND group_name IN ({})", vec!["?"; groups.len()].join(","));
+                args.extend(groups.iter().cloned().map(SqlValue::Text));
+            }
+        }
         (sql, args)
     }
+}
+
+/// The static group of a device: None if the device doesn't exist, Some(None) if it is in
+/// no group. (For the group-scope check on routes that address one device.)
+pub async fn group_of(db: &Db, tenant_id: &str, id: &str) -> Result<Option<Option<String>>> {
+    let (t, id) = (tenant_id.to_string(), id.to_string());
+    db.read(move |conn| {
+        Ok(conn
+            .query_row(
+                "SELECT group_name FROM devices WHERE tenant_id = ?1 AND id = ?2",
+                params![t, id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    })
+    .await
+}
+
+/// Are all these devices in one of these static groups? (For group-scoped deployers.)
+pub async fn all_in_groups(
+    db: &Db,
+    tenant_id: &str,
+    ids: Vec<String>,
+    groups: Vec<String>,
+) -> Result<bool> {
+    let t = tenant_id.to_string();
+    db.read(move |conn| {
+        let mut stmt =
+            conn.prepare_cached("SELECT group_name FROM devices WHERE tenant_id = ?1 AND id = ?2")?;
+        for id in &ids {
+            let g: Option<Option<String>> =
+                stmt.query_row(params![t, id], |r| r.get(0)).optional()?;
+            match g {
+                Some(Some(g)) if groups.contains(&g) => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    })
+    .await
 }
 
 pub(crate) fn load_devices(
@@ -275,10 +325,17 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<Device> {
     db.read(move |conn| get_in(conn, &t, &i)).await
 }
 
-pub async fn count(db: &Db, tenant_id: &str, status: Option<String>) -> Result<u64> {
+/// How many devices (with this status, within these groups when given).
+pub async fn count(
+    db: &Db,
+    tenant_id: &str,
+    status: Option<String>,
+    groups: Option<Vec<String>>,
+) -> Result<u64> {
     let filter = DeviceFilter {
         statuses: status.into_iter().collect(),
         ids: Vec::new(),
+        groups,
     };
     filter.validate("status")?;
     let tenant_id = tenant_id.to_string();

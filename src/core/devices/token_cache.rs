@@ -5,17 +5,26 @@
 //! row was seen is answered from memory; the entries of a device or token are dropped the moment
 //! any of those changes is committed. A generation counter keeps a lookup that raced with an
 //! invalidation from caching a stale answer.
+//!
+//! Only tokens of active tenants are cached. Suspending a tenant in this process drops its
+//! entries at once (`forget_tenant`); a change made by another process (`fleetbox tenant
+//! suspend` while the server runs) is noticed by comparing the tenants' `updated_ts` at most
+//! once per `TENANT_RECHECK_MS`, done by whichever check comes first after that time, so the
+//! hot path itself only reads the clock and an atomic.
 
 use crate::crypto::token::{Claims, TokenKeys};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use rusqlite::OptionalExtension;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 /// Entries kept at most; beyond it the cache starts over (it refills from the database).
 const MAX_ENTRIES: usize = 200_000;
+
+/// How stale the cache may be about tenant changes made by another process.
+const TENANT_RECHECK_MS: i64 = 1000;
 
 /// An authenticated device.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +38,10 @@ pub struct DeviceIdentity {
 pub struct TokenCache {
     valid: RwLock<HashMap<String, DeviceIdentity>>,
     generation: AtomicU64,
+    /// When the tenants table was last looked at (ms since the epoch).
+    tenants_checked_ms: AtomicI64,
+    /// Each tenant's `updated_ts` as last seen (None before the first look).
+    tenants_seen: Mutex<Option<HashMap<String, i64>>>,
 }
 
 impl TokenCache {
@@ -42,6 +55,7 @@ impl TokenCache {
         if !claims.device {
             return Err(Error::Unauthorized("not a device token".into()));
         }
+        self.notice_tenant_changes(db).await;
         if let Some(hit) = self.valid.read().unwrap().get(&claims.jti) {
             if hit.device_id == claims.sub {
                 return Ok(hit.clone());
@@ -54,7 +68,9 @@ impl TokenCache {
             .read(move |conn| {
                 Ok(conn
                     .query_row(
-                        "SELECT device_id, tenant_id FROM device_tokens WHERE jti = ?1",
+                        "SELECT d.device_id, d.tenant_id FROM device_tokens d
+                         JOIN tenants t ON t.id = d.tenant_id
+                         WHERE d.jti = ?1 AND t.status = 'active'",
                         [&jti],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
@@ -99,6 +115,54 @@ impl TokenCache {
         let mut valid = self.valid.write().unwrap();
         self.generation.fetch_add(1, Ordering::AcqRel);
         valid.retain(|_, v| v.tenant_id != tenant_id);
+    }
+
+    /// Drops the entries of tenants changed (or deleted) by another process since the last
+    /// look. One caller at a time does the look; the others go on without waiting.
+    async fn notice_tenant_changes(&self, db: &Db) {
+        let now = crate::db::now_ms();
+        let last = self.tenants_checked_ms.load(Ordering::Acquire);
+        // A clock that went backwards counts as time passed.
+        if (0..TENANT_RECHECK_MS).contains(&(now - last))
+            || self
+                .tenants_checked_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let rows = db
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached("SELECT id, updated_ts FROM tenants")?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                    .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+                Ok(rows)
+            })
+            .await;
+        let now_seen = match rows {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("token cache: cannot read tenants: {e}");
+                return;
+            }
+        };
+        let changed: Vec<String> = {
+            let mut seen = self.tenants_seen.lock().unwrap();
+            let changed = match seen.as_ref() {
+                Some(before) => before
+                    .iter()
+                    .filter(|(id, ts)| now_seen.get(*id) != Some(*ts))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+                None => Vec::new(),
+            };
+            *seen = Some(now_seen);
+            changed
+        };
+        for id in changed {
+            self.forget_tenant(&id);
+        }
     }
 
     pub fn len(&self) -> usize {

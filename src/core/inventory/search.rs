@@ -18,6 +18,8 @@ pub struct Search {
     pub group: Option<String>,
     /// Only these devices.
     pub ids: Option<Vec<String>>,
+    /// Only devices in these static groups (a group-scoped caller).
+    pub groups_in: Option<Vec<String>>,
     pub offset: u64,
     pub limit: u64,
 }
@@ -36,6 +38,17 @@ fn where_sql(tenant_id: &str, s: &Search, args: &mut Vec<SqlValue>) -> String {
     if let Some(g) = &s.group {
         args.push(SqlValue::Text(g.clone()));
         conds.push("d.group_name = ?".into());
+    }
+    if let Some(groups) = &s.groups_in {
+        if groups.is_empty() {
+            conds.push("0".into());
+        } else {
+            conds.push(format!(
+                "d.group_name IN ({})",
+                vec!["?"; groups.len()].join(",")
+            ));
+            args.extend(groups.iter().cloned().map(SqlValue::Text));
+        }
     }
     if let Some(ids) = &s.ids {
         if ids.is_empty() {

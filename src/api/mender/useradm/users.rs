@@ -1,17 +1,35 @@
-//! useradm users: the current user, and the tenant's users for administrators.
+//! useradm users: the current user (`me`), and the tenant's users for those allowed to
+//! manage them. Passwords follow the policy; the last administrator cannot be removed.
 
 use super::BASE;
+use crate::api::auth::authorize;
+use crate::api::extract::Json as Body;
+use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
 use crate::api::AppState;
-use crate::core::{rfc3339, users, Principal};
-use crate::error::Result;
-use axum::extract::State;
+use crate::core::audit::{self, Entry};
+use crate::core::users::{self, Filter, Update};
+use crate::core::{normalize_id, rfc3339, Principal};
+use crate::error::{Error, Result};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub fn self_service_routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/users/me"), get(me))
+    Routes::new().route(&format!("{BASE}/users/me"), get(me).put(update_me))
+}
+
+pub fn management_routes() -> Routes {
+    Routes::new()
+        .route(&format!("{BASE}/users"), get(list).post(create))
+        .route(
+            &format!("{BASE}/users/{{id}}"),
+            get(show).put(update).delete(remove),
+        )
 }
 
 pub fn user_json(u: &users::User) -> Value {
@@ -21,7 +39,7 @@ pub fn user_json(u: &users::User) -> Value {
         "created_ts": rfc3339(u.created_ts),
         "updated_ts": rfc3339(u.updated_ts),
         "roles": u.roles,
-        "tfa_status": if u.totp_enabled { "enabled" } else { "disabled" },
+        "tfa_status": u.tfa_status(),
     });
     if let Some(ts) = u.login_ts {
         v["login_ts"] = json!(rfc3339(ts));
@@ -29,7 +47,204 @@ pub fn user_json(u: &users::User) -> Value {
     v
 }
 
+/// Query pairs in order, repeated keys kept (`?id=a&id=b`).
+pub(crate) fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
+    raw.as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn unix_seconds(pairs: &[(String, String)], key: &str) -> Result<Option<i64>> {
+    match pairs.iter().rev().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, v)) => {
+            v.trim().parse::<i64>().map(Some).map_err(|_| {
+                Error::invalid(key, format!("{key} must be a Unix timestamp in seconds"))
+            })
+        }
+    }
+}
+
+pub(crate) fn parse_filter(pairs: &[(String, String)]) -> Result<Filter> {
+    let all = |key: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, v)| v.split(',').map(str::trim).map(String::from))
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    Ok(Filter {
+        ids: all("id")
+            .into_iter()
+            .map(|id| normalize_id(&id).unwrap_or(id))
+            .collect(),
+        emails: all("email"),
+        created_after: unix_seconds(pairs, "created_after")?,
+        created_before: unix_seconds(pairs, "created_before")?,
+        updated_after: unix_seconds(pairs, "updated_after")?,
+        updated_before: unix_seconds(pairs, "updated_before")?,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<(HeaderMap, Json<Vec<Value>>)> {
+    let pairs = query_pairs(&raw);
+    let q: HashMap<String, String> = pairs.iter().cloned().collect();
+    let page = MenderPage::from_query(&q)?;
+    let filter = parse_filter(&pairs)?;
+    let (rows, total) = users::list(
+        &state.db,
+        &p.tenant_id,
+        filter,
+        page.offset(),
+        page.per_page,
+    )
+    .await?;
+    let headers = page.headers(&format!("{BASE}/users"), &q, total);
+    Ok((headers, Json(rows.iter().map(user_json).collect())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    email: Option<String>,
+    password: Option<String>,
+    roles: Option<Vec<String>>,
+    /// Alternative login schemes (hosted Mender); accepted and ignored.
+    #[allow(dead_code)]
+    login: Option<Value>,
+}
+
+/// Users created without roles get read access: nobody gains power by omission.
+const DEFAULT_ROLE: &str = crate::core::roles::READ_ONLY;
+
+async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    Body(body): Body<NewUser>,
+) -> Result<(StatusCode, HeaderMap)> {
+    let email = body
+        .email
+        .ok_or_else(|| Error::invalid("email", "email is required"))?;
+    let password = body
+        .password
+        .ok_or_else(|| Error::invalid("password", "password is required"))?;
+    crate::crypto::password::check_policy("password", &password, &email)
+        .map_err(|e| Error::Unprocessable(e.to_string()))?;
+    let roles = body.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.to_string()]);
+    let user = users::create(
+        &state.db,
+        users::NewUser {
+            tenant_id: p.tenant_id.clone(),
+            email,
+            password,
+            roles,
+        },
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        Entry::by(&p, "create", "user", &user.id)
+            .detail(json!({"email": user.email, "roles": user.roles})),
+    )
+    .await?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("{BASE}/users/{}", user.id)).map_err(Error::internal)?,
+    );
+    Ok((StatusCode::CREATED, h))
+}
+
+fn user_id(raw: &str) -> String {
+    normalize_id(raw).unwrap_or_else(|| raw.to_string())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let u = users::get(&state.db, &p.tenant_id, &user_id(&id)).await?;
+    Ok(Json(user_json(&u)))
+}
+
 async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<Value>> {
     let u = users::get(&state.db, &p.tenant_id, &p.user_id).await?;
     Ok(Json(user_json(&u)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserUpdate {
+    email: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+async fn apply_update(state: &AppState, p: &Principal, id: &str, body: UserUpdate) -> Result<()> {
+    if body.roles.is_some() {
+        // Changing roles is managing users, even on oneself.
+        authorize(p, "http", &format!("useradm/users/{id}"), "write")?;
+    }
+    let change = Update {
+        email: body.email,
+        password: body.password,
+        current_password: body.current_password,
+        roles: body.roles,
+    };
+    let summary = json!({
+        "email": change.email,
+        "password_changed": change.password.is_some(),
+        "roles": change.roles,
+    });
+    let actor = users::manage::Actor {
+        user_id: &p.user_id,
+        token_id: &p.token_id,
+    };
+    let u = users::update(&state.db, &p.tenant_id, id, change, actor).await?;
+    audit::record(
+        &state.db,
+        Entry::by(p, "update", "user", &u.id).detail(summary),
+    )
+    .await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<UserUpdate>,
+) -> Result<StatusCode> {
+    apply_update(&state, &p, &user_id(&id), body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    p: Principal,
+    Body(body): Body<UserUpdate>,
+) -> Result<StatusCode> {
+    let id = p.user_id.clone();
+    apply_update(&state, &p, &id, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let u = users::delete(&state.db, &p.tenant_id, &user_id(&id)).await?;
+    audit::record(
+        &state.db,
+        Entry::by(&p, "delete", "user", &u.id).detail(json!({"email": u.email})),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,8 @@
 //! Users: one row per person whichever API created them.
 
+pub mod manage;
+pub use manage::{delete, list, update, Filter, Update};
+
 use super::roles;
 use crate::crypto::password;
 use crate::db::{now_ms, Db};
@@ -17,12 +20,26 @@ pub struct User {
     pub login_ts: Option<i64>,
     pub roles: Vec<String>,
     pub totp_enabled: bool,
+    /// A TOTP secret is set (enrolling or enrolled).
+    pub totp_pending: bool,
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, email, status, created_ts, updated_ts, login_ts, totp_enabled";
+impl User {
+    /// `enabled`, `unverified` (enrolment started, no good code yet) or `disabled`.
+    pub fn tfa_status(&self) -> &'static str {
+        match (self.totp_enabled, self.totp_pending) {
+            (true, _) => "enabled",
+            (false, true) => "unverified",
+            _ => "disabled",
+        }
+    }
+}
 
-fn from_row(r: &Row) -> rusqlite::Result<User> {
+pub(crate) const COLUMNS: &str =
+    "id, tenant_id, email, status, created_ts, updated_ts, login_ts, totp_enabled,
+     totp_secret IS NOT NULL";
+
+pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         tenant_id: r.get(1)?,
@@ -32,11 +49,12 @@ fn from_row(r: &Row) -> rusqlite::Result<User> {
         updated_ts: r.get(5)?,
         login_ts: r.get(6)?,
         totp_enabled: r.get(7)?,
+        totp_pending: r.get(8)?,
         roles: Vec::new(),
     })
 }
 
-fn with_roles(conn: &Connection, mut u: User) -> Result<User> {
+pub(crate) fn with_roles(conn: &Connection, mut u: User) -> Result<User> {
     u.roles = roles::names_of_user(conn, &u.id)?;
     Ok(u)
 }
@@ -119,7 +137,7 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
     .await
 }
 
-fn get_in(conn: &Connection, id: &str) -> Result<User> {
+pub(crate) fn get_in(conn: &Connection, id: &str) -> Result<User> {
     let u = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),

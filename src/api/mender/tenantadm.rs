@@ -1,0 +1,379 @@
+//! tenantadm (management) and useradm's plan endpoints: organisations on a self-hosted server.
+//!
+//! Sign-up is not open: creating, listing, reactivating and deleting organisations is for
+//! operators — users of the default tenant whose roles grant write on `tenantadm/tenants` (the
+//! permission middleware checks the role, `operator` the tenant). Any signed-in user may read
+//! their own tenant. Billing, trials, cancellation and plan upgrades mean nothing on a
+//! self-hosted server where every feature is included; those routes all answer the one
+//! `not_available` response.
+
+use crate::api::context::current;
+use crate::api::extract::{body_bytes, parse_json, Json};
+use crate::api::paging::MenderPage;
+use crate::api::routes::Routes;
+use crate::api::AppState;
+use crate::core::audit::{self, Entry};
+use crate::core::tenants::{self, Status, Tenant};
+use crate::core::{roles, users, Principal};
+use crate::crypto::password;
+use crate::error::{Error, Result};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, on, post, put, MethodFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const V1: &str = "/api/management/v1/tenantadm";
+const V2: &str = "/api/management/v2/tenantadm";
+const USERADM: &str = "/api/management/v1/useradm";
+
+/// The plan every tenant is on: Mender's top plan name, so that clients gating features on the
+/// plan enable all of them.
+pub const PLAN: &str = "enterprise";
+
+/// Billing, trial, cancellation and plan upgrade (M71, M74–M81).
+const BILLING: &[(MethodFilter, &str)] = &[
+    (MethodFilter::POST, "/tenants/trial"),
+    (MethodFilter::POST, "/tenants/{id}/cancel"),
+    (MethodFilter::POST, "/tenants/{id}/upgrade/start"),
+    (MethodFilter::POST, "/tenants/{id}/upgrade/complete"),
+    (MethodFilter::POST, "/tenants/{id}/upgrade/cancel"),
+    (MethodFilter::GET, "/billing"),
+    (MethodFilter::POST, "/billing/secret"),
+    (MethodFilter::POST, "/billing/card"),
+    (MethodFilter::POST, "/billing/card/{id}/confirm"),
+];
+
+pub const NO_BILLING: &str = "not available on a self-hosted server: every feature is included; \
+     there is no billing or plan to change";
+
+/// Behind the permission check (`tenantadm/tenants` read or write) and `operator`.
+pub fn management_routes() -> Routes {
+    Routes::new()
+        .route(&format!("{V1}/tenants"), post(create_v1))
+        .route(&format!("{V2}/tenants"), post(create_v2).get(list))
+        .route(&format!("{V2}/tenants/{{id}}"), get(show).delete(remove))
+        .route(&format!("{V2}/tenants/{{id}}/status"), put(activate))
+}
+
+/// Any signed-in user: their own tenant, its plan, and the billing routes' one answer.
+pub fn self_service_routes() -> Routes {
+    Routes::new()
+        .route(&format!("{V1}/user/tenant"), get(own_tenant))
+        .route(&format!("{USERADM}/auth/plan-verify"), post(plan_verify))
+        .route(&format!("{USERADM}/plans"), get(plans))
+        .route(&format!("{USERADM}/plan_binding"), get(plan_binding))
+        .merge(not_available(V2, BILLING, NO_BILLING))
+}
+
+/// One `501 Not Implemented` in the Mender error shape, for endpoints that have no meaning
+/// here; `message` says why.
+pub fn not_available(base: &str, table: &[(MethodFilter, &str)], message: &'static str) -> Routes {
+    table.iter().fold(Routes::new(), |routes, (method, path)| {
+        routes.route(
+            &format!("{base}{path}"),
+            on(*method, move || async move {
+                error_response(StatusCode::NOT_IMPLEMENTED, message)
+            }),
+        )
+    })
+}
+
+/// A Mender error body with a status our `Error` type has no variant for (405, 501).
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    let ctx = current();
+    (
+        status,
+        axum::Json(json!({ "error": message, "request_id": ctx.id })),
+    )
+        .into_response()
+}
+
+/// The tenant as tenantadm describes it. The default tenant has no tenant token (its devices
+/// need none): `""`.
+pub fn tenant_json(t: &Tenant) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "tenant_token": t.tenant_token.clone().unwrap_or_default(),
+        "status": t.status,
+        "plan": PLAN,
+        "trial": false,
+    })
+}
+
+/// Operators are the default tenant's users; the permission middleware has already checked
+/// their role. An administrator of another organisation manages only that organisation.
+fn operator(state: &AppState, p: &Principal) -> Result<()> {
+    if p.tenant_id == *state.default_tenant {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only an operator (a user of the default tenant) may manage organizations".into(),
+        ))
+    }
+}
+
+/// The sign-up form (M69, M70), as `application/x-www-form-urlencoded` (as Mender specifies)
+/// or JSON. `name`, `plan`, `token` and `g-recaptcha-response` are accepted and ignored.
+async fn signup_fields(req: Request) -> Result<HashMap<String, Value>> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        return parse_json(&body_bytes(req).await?);
+    }
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, &())
+            .await
+            .map_err(|e| Error::bad_request(format!("failed to decode form: {e}")))?;
+        return Ok(pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect());
+    }
+    Err(Error::invalid(
+        "Content-Type",
+        "Content-Type must be application/x-www-form-urlencoded or application/json",
+    ))
+}
+
+fn required_string(fields: &HashMap<String, Value>, name: &str) -> Result<String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Err(Error::invalid(name, format!("{name} is required"))),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(Error::invalid(name, format!("{name} must be a string"))),
+    }
+}
+
+/// Creates the organisation and its first user (an administrator), or nothing.
+async fn create(state: &AppState, p: &Principal, req: Request) -> Result<Tenant> {
+    operator(state, p)?;
+    let fields = signup_fields(req).await?;
+    let organization =
+        tenants::check_name("organization", &required_string(&fields, "organization")?)?;
+    let email = required_string(&fields, "email")?.trim().to_string();
+    users::check_email("email", &email)?;
+    let password = required_string(&fields, "password")?;
+    password::check_policy("password", &password, &email)?;
+    // Refuse a taken email before making the tenant, so a refusal leaves nothing behind.
+    if users::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(Error::Conflict(
+            "user with the same email already exists".into(),
+        ));
+    }
+    let t = tenants::create(&state.db, &organization, None).await?;
+    let first = users::create(
+        &state.db,
+        users::NewUser {
+            tenant_id: t.id.clone(),
+            email,
+            password,
+            roles: vec![roles::ADMIN.to_string()],
+        },
+    )
+    .await;
+    let user = match first {
+        Ok(u) => u,
+        Err(e) => {
+            // Lost a race for the email: take the empty organisation back.
+            tenants::discard_new(&state.db, &t.id).await?;
+            return Err(e);
+        }
+    };
+    audit::record(
+        &state.db,
+        Entry::by(p, "create", "tenant", &t.id).detail(json!({ "name": t.name })),
+    )
+    .await?;
+    // In the new organisation's own trail, so its administrators see who made their account.
+    audit::record(
+        &state.db,
+        Entry {
+            tenant_id: t.id.clone(),
+            ..Entry::by(p, "create", "user", &user.id)
+        }
+        .detail(json!({ "email": user.email })),
+    )
+    .await?;
+    Ok(t)
+}
+
+/// M69: 202 with no body.
+async fn create_v1(
+    State(state): State<AppState>,
+    p: Principal,
+    req: Request,
+) -> Result<StatusCode> {
+    create(&state, &p, req).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// M70: 200 `{id, secret, tenant_token}`. `secret` is Mender's payment-provider client secret;
+/// there is no payment here, so it is always empty.
+async fn create_v2(
+    State(state): State<AppState>,
+    p: Principal,
+    req: Request,
+) -> Result<axum::Json<Value>> {
+    let t = create(&state, &p, req).await?;
+    Ok(axum::Json(json!({
+        "id": t.id,
+        "secret": "",
+        "tenant_token": t.tenant_token.unwrap_or_default(),
+    })))
+}
+
+/// Every organisation, oldest first (the same listing as internal I35, for operators).
+async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    operator(&state, &p)?;
+    list_page(&state, &format!("{V2}/tenants"), q).await
+}
+
+/// A page of `tenants::search` with `username` and `q` from the query.
+pub async fn list_page(
+    state: &AppState,
+    path: &str,
+    q: HashMap<String, String>,
+) -> Result<Response> {
+    let page = MenderPage::from_query(&q)?;
+    let non_empty = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let search = tenants::Search {
+        username: non_empty("username"),
+        q: non_empty("q"),
+    };
+    let (list, total) = tenants::search(&state.db, search, page.offset(), page.per_page).await?;
+    let body: Vec<Value> = list.iter().map(tenant_json).collect();
+    Ok((page.headers(path, &q, total), axum::Json(body)).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    operator(&state, &p)?;
+    Ok(axum::Json(tenant_json(
+        &tenants::get(&state.db, &id).await?,
+    )))
+}
+
+/// M72: only a suspended tenant can be removed (405 otherwise, as Mender answers for an active
+/// one); the default tenant never (409).
+async fn remove(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    operator(&state, &p)?;
+    let entry = Entry::by(&p, "delete", "tenant", &super::devauth::id_param(&id));
+    match tenants::delete(
+        &state.db,
+        &state.device_tokens,
+        &state.artifacts,
+        &id,
+        entry,
+    )
+    .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(Error::Locked(m)) => Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, &m)),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusBody {
+    pub status: Option<String>,
+}
+
+/// M73: activates a tenant. Mender's only valid status here is `active`; fleetbox has no
+/// separate "inactive" sign-up state, so this is how an operator reactivates a suspended
+/// tenant (suspending is internal I42 or `fleetbox tenant suspend`).
+async fn activate(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<StatusCode> {
+    operator(&state, &p)?;
+    match body.status.as_deref() {
+        Some("active") => {}
+        None => return Err(Error::invalid("status", "status is required")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "status",
+                "the only valid status is `active` (suspend through the internal API or the command line)",
+            ))
+        }
+    }
+    let entry = Entry::by(&p, "activate", "tenant", &super::devauth::id_param(&id));
+    tenants::set_status(&state.db, &state.device_tokens, &id, Status::Active, entry).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// M68: the caller's own organisation.
+async fn own_tenant(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(tenant_json(
+        &tenants::get(&state.db, &p.tenant_id).await?,
+    )))
+}
+
+/// M53: every plan is satisfied, whatever `X-Mender-Required-Minimal-Plan` asks for.
+async fn plan_verify() -> StatusCode {
+    StatusCode::ACCEPTED
+}
+
+fn plan_json() -> Value {
+    json!({
+        "name": PLAN,
+        "display_name": "Self-hosted: every feature included",
+        "features": {
+            "rbac": true,
+            "audit_logs": true,
+            "dynamic_groups": true,
+            "terminal": true,
+            "file_transfer": true,
+            "configuration": true,
+            "monitoring": true,
+            "reporting": true,
+        },
+    })
+}
+
+/// The one plan there is (paged like any Mender list).
+async fn plans(Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+    let page = MenderPage::from_query(&q)?;
+    let all = [plan_json()];
+    let body: Vec<Value> = all
+        .iter()
+        .skip(page.offset() as usize)
+        .take(page.per_page as usize)
+        .cloned()
+        .collect();
+    Ok((
+        page.headers(&format!("{USERADM}/plans"), &q, all.len() as u64),
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+/// The plan and the tenant's limits. The only limit there is is the tenant's accepted-device
+/// limit; a limit that is absent does not exist.
+async fn plan_binding(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
+    let t = tenants::get(&state.db, &p.tenant_id).await?;
+    let mut limits = json!({});
+    if let Some(m) = t.max_devices.filter(|m| *m > 0) {
+        limits["devices"] = json!(m);
+    }
+    Ok(axum::Json(json!({ "plan": plan_json(), "limits": limits })))
+}

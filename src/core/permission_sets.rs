@@ -1,0 +1,279 @@
+//! Mender's permission sets (what its roles are made of), expressed in the one permission
+//! model: `{context: http, resource: <path below /api/management/vN/>, operation}`. A set that
+//! supports the `DeviceGroups` scope compiles to permissions limited to those groups.
+
+use super::permissions::Permission;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub const DEVICE_GROUPS: &str = "DeviceGroups";
+
+pub struct SetDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The scope type the set can be limited by, if any.
+    pub scope: Option<&'static str>,
+    /// `(resource filter, operation)` pairs granted.
+    pub grants: &'static [(&'static str, &'static str)],
+}
+
+const READ_DEVICES: &[(&str, &str)] = &[
+    ("devauth/#", "read"),
+    ("admission/#", "read"),
+    ("inventory/#", "read"),
+    ("deviceconnect/devices/+", "read"),
+    ("deployments/deployments/devices/#", "read"),
+];
+
+const READ_RELEASES: &[(&str, &str)] = &[
+    ("deployments/artifacts/#", "read"),
+    ("deployments/deployments/releases", "read"),
+    ("deployments/releases/#", "read"),
+    ("deployments/limits/#", "read"),
+];
+
+pub const SETS: &[SetDef] = &[
+    SetDef {
+        name: "SuperUser",
+        description: "Everything, everywhere",
+        scope: None,
+        grants: &[("#", "#")],
+    },
+    SetDef {
+        name: "ReadDevices",
+        description: "See devices, their inventory and authentication",
+        scope: Some(DEVICE_GROUPS),
+        grants: READ_DEVICES,
+    },
+    SetDef {
+        name: "ManageDevices",
+        description: "Accept, reject, decommission, tag and group devices",
+        scope: Some(DEVICE_GROUPS),
+        grants: &[
+            ("devauth/#", "readWrite"),
+            ("admission/#", "readWrite"),
+            ("inventory/#", "readWrite"),
+            ("deviceconnect/devices/+", "read"),
+            ("deployments/deployments/devices/#", "readWrite"),
+        ],
+    },
+    SetDef {
+        name: "ConnectToDevices",
+        description: "Remote terminal, port forwarding and file transfer",
+        scope: Some(DEVICE_GROUPS),
+        grants: &[
+            ("deviceconnect/devices/+", "read"),
+            ("deviceconnect/devices/+/#", "readWrite"),
+        ],
+    },
+    SetDef {
+        name: "ConfigureDevices",
+        description: "Change device configuration",
+        scope: Some(DEVICE_GROUPS),
+        grants: &[("deviceconfig/#", "readWrite")],
+    },
+    SetDef {
+        name: "DeployToDevices",
+        description: "Create and abort deployments",
+        scope: Some(DEVICE_GROUPS),
+        grants: &[
+            ("deployments/deployments/#", "readWrite"),
+            ("deployments/deployments", "readWrite"),
+            ("deployments/artifacts/#", "read"),
+            ("deployments/releases/#", "read"),
+            ("inventory/groups", "read"),
+            ("inventory/filters", "read"),
+        ],
+    },
+    SetDef {
+        name: "ReadDeployments",
+        description: "See deployments and their progress",
+        scope: None,
+        grants: &[("deployments/deployments/#", "read")],
+    },
+    SetDef {
+        name: "ReadReleases",
+        description: "See releases and artifacts",
+        scope: None,
+        grants: READ_RELEASES,
+    },
+    SetDef {
+        name: "ManageReleases",
+        description: "Upload, edit and delete artifacts",
+        scope: None,
+        grants: &[
+            ("deployments/artifacts/#", "readWrite"),
+            ("deployments/releases/#", "readWrite"),
+            ("deployments/deployments/releases", "read"),
+            ("deployments/limits/#", "read"),
+        ],
+    },
+    SetDef {
+        name: "UploadArtifacts",
+        description: "Upload and generate artifacts",
+        scope: None,
+        grants: &[
+            ("deployments/artifacts", "readWrite"),
+            ("deployments/artifacts/generate", "write"),
+        ],
+    },
+    SetDef {
+        name: "ReadUsers",
+        description: "See users and roles",
+        scope: None,
+        grants: &[
+            ("useradm/users/#", "read"),
+            ("useradm/roles/#", "read"),
+            ("useradm/permission_sets", "read"),
+        ],
+    },
+    SetDef {
+        name: "ManageUsers",
+        description: "Create, change and remove users and roles",
+        scope: None,
+        grants: &[
+            ("useradm/users/#", "readWrite"),
+            ("useradm/roles/#", "readWrite"),
+            ("useradm/permission_sets", "read"),
+            ("useradm/settings", "readWrite"),
+        ],
+    },
+    SetDef {
+        name: "ReadAuditLogs",
+        description: "See and export the audit log",
+        scope: None,
+        grants: &[("auditlogs/#", "read")],
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static SetDef> {
+    SETS.iter().find(|s| s.name == name)
+}
+
+/// A permission set in a role, as Mender clients send and see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopedSet {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: Vec<String>,
+}
+
+impl ScopedSet {
+    pub fn plain(name: &str) -> ScopedSet {
+        ScopedSet {
+            name: name.into(),
+            scope: None,
+        }
+    }
+}
+
+/// Checks the sets of a role and compiles them into permissions. `field` names the list in
+/// error messages.
+pub fn compile(field: &str, sets: &[ScopedSet]) -> Result<Vec<Permission>> {
+    let mut out = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let def = find(&set.name).ok_or_else(|| {
+            let known: Vec<&str> = SETS.iter().map(|s| s.name).collect();
+            Error::invalid(
+                format!("{at}.name"),
+                format!(
+                    "{at}.name: unknown permission set `{}`; known: {}",
+                    set.name,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let groups = match &set.scope {
+            None => None,
+            Some(scope) => {
+                if def.scope != Some(scope.kind.as_str()) {
+                    return Err(Error::invalid(
+                        format!("{at}.scope.type"),
+                        match def.scope {
+                            Some(t) => {
+                                format!("{at}.scope.type: {} can only be scoped by {t}", def.name)
+                            }
+                            None => format!("{at}.scope.type: {} cannot be scoped", def.name),
+                        },
+                    ));
+                }
+                if scope.value.is_empty() || scope.value.iter().any(|g| g.trim().is_empty()) {
+                    return Err(Error::invalid(
+                        format!("{at}.scope.value"),
+                        format!("{at}.scope.value must list at least one non-empty group name"),
+                    ));
+                }
+                Some(scope.value.clone())
+            }
+        };
+        for (resource, op) in def.grants {
+            let context = if *resource == "#" { "#" } else { "http" };
+            out.push(Permission::new(context, resource, op).in_groups(groups.clone()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_and_scopes() {
+        let perms = compile(
+            "p",
+            &[ScopedSet {
+                name: "ReadDevices".into(),
+                scope: Some(Scope {
+                    kind: DEVICE_GROUPS.into(),
+                    value: vec!["lab".into()],
+                }),
+            }],
+        )
+        .unwrap();
+        assert!(perms
+            .iter()
+            .all(|p| p.groups.as_deref() == Some(&["lab".to_string()][..])));
+        assert!(perms
+            .iter()
+            .any(|p| p.allows("http", "inventory/devices/x", "read")));
+        assert!(!perms
+            .iter()
+            .any(|p| p.allows("http", "inventory/devices/x", "write")));
+    }
+
+    #[test]
+    fn rejects_bad_sets() {
+        let e = compile("p", &[ScopedSet::plain("Nope")]).unwrap_err();
+        assert!(e.to_string().contains("unknown permission set"));
+        let bad_scope = ScopedSet {
+            name: "ReadUsers".into(),
+            scope: Some(Scope {
+                kind: DEVICE_GROUPS.into(),
+                value: vec!["g".into()],
+            }),
+        };
+        assert!(compile("p", &[bad_scope]).is_err());
+    }
+
+    #[test]
+    fn connect_is_not_reading() {
+        let read = compile("p", &[ScopedSet::plain("ReadDevices")]).unwrap();
+        assert!(read
+            .iter()
+            .any(|p| p.allows("http", "deviceconnect/devices/x", "read")));
+        assert!(!read
+            .iter()
+            .any(|p| p.allows("http", "deviceconnect/devices/x/connect", "read")));
+    }
+}

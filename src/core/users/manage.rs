@@ -1,0 +1,256 @@
+//! What administrators (and users on themselves) do to user accounts: list with filters,
+//! update email/password/roles, delete — never leaving a tenant without an administrator.
+
+use super::{get_in, with_roles, User, COLUMNS};
+use crate::core::roles;
+use crate::crypto::password;
+use crate::db::{now_ms, Db};
+use crate::error::{Error, Result};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+/// List filters (Mender's `id`, `email`, `created_*`, `updated_*`); times in Unix seconds,
+/// inclusive.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub ids: Vec<String>,
+    pub emails: Vec<String>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub updated_after: Option<i64>,
+    pub updated_before: Option<i64>,
+}
+
+/// One page of a tenant's users, oldest first, and the number matching.
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    f: Filter,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<User>, u64)> {
+    let tenant_id = tenant_id.to_string();
+    db.read(move |conn| {
+        let mut clauses = vec!["tenant_id = ?".to_string()];
+        let mut args: Vec<SqlValue> = vec![tenant_id.into()];
+        for (column, values) in [("id", &f.ids), ("email", &f.emails)] {
+            if !values.is_empty() {
+                clauses.push(format!(
+                    "{column} IN ({})",
+                    vec!["?"; values.len()].join(", ")
+                ));
+                args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
+            }
+        }
+        for (cond, secs) in [
+            ("created_ts >= ?", f.created_after),
+            ("created_ts <= ?", f.created_before.map(|s| s + 1)),
+            ("updated_ts >= ?", f.updated_after),
+            ("updated_ts <= ?", f.updated_before.map(|s| s + 1)),
+        ] {
+            if let Some(s) = secs {
+                clauses.push(cond.to_string());
+                // `before` is inclusive of its whole second: compare against its last millisecond.
+                let ms = if cond.contains("<=") {
+                    s * 1000 - 1
+                } else {
+                    s * 1000
+                };
+                args.push(SqlValue::Integer(ms));
+            }
+        }
+        let cond = clauses.join(" AND ");
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM users WHERE {cond}"),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        args.push(SqlValue::Integer(limit as i64));
+        args.push(SqlValue::Integer(offset as i64));
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM users WHERE {cond} ORDER BY created_ts, id LIMIT ? OFFSET ?"
+        ))?;
+        let users = stmt
+            .query_map(params_from_iter(args.iter()), super::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let users = users
+            .into_iter()
+            .map(|u| with_roles(conn, u))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((users, total as u64))
+    })
+    .await
+}
+
+/// A change to a user. `None` keeps the current value.
+#[derive(Debug, Default, Clone)]
+pub struct Update {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    /// Required when users change their own password.
+    pub current_password: Option<String>,
+    pub roles: Option<Vec<String>>,
+}
+
+/// Who asks for an update: users changing themselves must prove their current password to
+/// change it; the session they use survives a password change, their other sessions don't.
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    pub token_id: &'a str,
+}
+
+pub async fn update(
+    db: &Db,
+    tenant_id: &str,
+    id: &str,
+    change: Update,
+    actor: Actor<'_>,
+) -> Result<User> {
+    let own = actor.user_id == id;
+    let target = super::get(db, tenant_id, id).await?;
+    if let Some(email) = &change.email {
+        super::check_email("email", email)?;
+    }
+    let new_hash = match &change.password {
+        None => None,
+        Some(pw) => {
+            let email = change.email.as_deref().unwrap_or(&target.email);
+            password::check_policy("password", pw, email)
+                .map_err(|e| Error::Unprocessable(e.to_string()))?;
+            if own {
+                let current = change.current_password.clone().ok_or_else(|| {
+                    Error::Unprocessable(
+                        "current_password is required to change your own password".into(),
+                    )
+                })?;
+                let stored = stored_hash(db, id).await?;
+                let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
+                    .await?;
+                if !ok {
+                    return Err(Error::Unprocessable(
+                        "current_password does not match".into(),
+                    ));
+                }
+            }
+            let pw = pw.clone();
+            Some(tokio::task::spawn_blocking(move || password::hash(&pw)).await??)
+        }
+    };
+    let (tenant_id, id, keep_jti) = (
+        tenant_id.to_string(),
+        id.to_string(),
+        actor.token_id.to_string(),
+    );
+    db.write(move |conn| {
+        let now = now_ms();
+        if let Some(email) = &change.email {
+            let taken: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM users WHERE email = ?1 AND id != ?2",
+                    params![email, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if taken.is_some() {
+                return Err(Error::Conflict(
+                    "user with the same email already exists".into(),
+                ));
+            }
+            conn.execute(
+                "UPDATE users SET email = ?1, updated_ts = ?2 WHERE id = ?3",
+                params![email, now, id],
+            )?;
+        }
+        if let Some(hash) = &new_hash {
+            conn.execute(
+                "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE id = ?3",
+                params![hash, now, id],
+            )?;
+            // A new password ends every other login of this user.
+            conn.execute(
+                "UPDATE user_tokens SET revoked_ts = ?1
+                 WHERE user_id = ?2 AND kind = 'session' AND jti != ?3 AND revoked_ts IS NULL",
+                params![now, id, keep_jti],
+            )?;
+        }
+        if let Some(names) = &change.roles {
+            set_roles(conn, &tenant_id, &id, names)?;
+            conn.execute(
+                "UPDATE users SET updated_ts = ?1 WHERE id = ?2",
+                params![now, id],
+            )?;
+            ensure_an_admin_remains(conn, &tenant_id)?;
+        }
+        get_in(conn, &id)
+    })
+    .await
+}
+
+async fn stored_hash(db: &Db, id: &str) -> Result<String> {
+    let id = id.to_string();
+    db.read(move |conn| {
+        let h: Option<String> = conn.query_row(
+            "SELECT password_hash FROM users WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )?;
+        Ok(h.unwrap_or_else(|| password::dummy_hash().to_string()))
+    })
+    .await
+}
+
+/// Replaces a user's roles (names, or the CLI aliases), refusing unknown ones.
+pub(crate) fn set_roles(
+    conn: &Connection,
+    tenant_id: &str,
+    user_id: &str,
+    names: &[String],
+) -> Result<()> {
+    let ids = names
+        .iter()
+        .map(|n| roles::id_by_name(conn, tenant_id, roles::resolve_alias(n)))
+        .collect::<Result<Vec<_>>>()?;
+    conn.execute("DELETE FROM user_roles WHERE user_id = ?1", [user_id])?;
+    for rid in ids {
+        conn.execute(
+            "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
+            params![user_id, rid],
+        )?;
+    }
+    Ok(())
+}
+
+/// A tenant must keep at least one active user with the built-in admin role, or nobody could
+/// manage it any more.
+fn ensure_an_admin_remains(conn: &Connection, tenant_id: &str) -> Result<()> {
+    let admins: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM users u
+         JOIN user_roles ur ON ur.user_id = u.id
+         JOIN roles r ON r.id = ur.role_id
+         WHERE u.tenant_id = ?1 AND u.status = 'active' AND r.name = ?2",
+        params![tenant_id, roles::ADMIN],
+        |r| r.get(0),
+    )?;
+    if admins == 0 {
+        return Err(Error::Conflict(
+            "the last administrator of the organisation cannot be removed or lose the admin role"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes a user (their tokens, role memberships and codes go with them).
+pub async fn delete(db: &Db, tenant_id: &str, id: &str) -> Result<User> {
+    let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+    db.write(move |conn| {
+        let user = get_in(conn, &id)?;
+        if user.tenant_id != tenant_id {
+            return Err(Error::NotFound("user not found".into()));
+        }
+        conn.execute("DELETE FROM users WHERE id = ?1", [&id])?;
+        ensure_an_admin_remains(conn, &tenant_id)?;
+        Ok(user)
+    })
+    .await
+}
