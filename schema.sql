@@ -245,3 +245,14 @@ CREATE TABLE deployment_devices (
 ) WITHOUT ROWID;
 CREATE INDEX deployment_devices_device ON deployment_devices(device_id, status);
 CREATE INDEX deployment_devices_status ON deployment_devices(deployment_id, status);
+
+-- Mender v2 release facts per (tenant, release name); the release itself is the artifacts of
+-- that name, and this row goes with the last of them. tags: JSON array of lower-case strings.
+CREATE TABLE releases (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    tags       TEXT NOT NULL DEFAULT '[]',
+    notes      TEXT NOT NULL DEFAULT '',
+    updated_ts INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) WITHOUT ROWID;

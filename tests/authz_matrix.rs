@@ -14,7 +14,11 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 fn routes() -> Vec<(String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let out = run_cli(&["--data-dir", dir.path().to_str().unwrap(), "routes"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let routes: Vec<(String, String)> = text
         .lines()
@@ -42,7 +46,11 @@ fn fill(path: &str) -> String {
 /// The path below `/api/management/vN/`.
 fn resource(path: &str) -> String {
     let rest = path.strip_prefix("/api/management/").unwrap();
-    rest.split_once('/').unwrap().1.trim_end_matches('/').to_string()
+    rest.split_once('/')
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn under(res: &str, prefixes: &[&str]) -> bool {
@@ -79,16 +87,25 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
                     "useradm/roles",
                     "useradm/permission_sets",
                 ],
-            ) || (res.starts_with("deviceconnect/devices/") && res.matches('/').count() == 2))
+            ) || (res.starts_with("deviceconnect/devices/")
+                && res.matches('/').count() == 2))
         }
-        // Release Manager: artifacts and releases only.
+        // Release Manager: artifacts and releases only (v2 release tags, notes, deletion).
         "RBAC_ROLE_CI" => {
-            under(&res, &["deployments/artifacts", "deployments/releases"])
-                || (read && under(&res, &["deployments/deployments/releases", "deployments/limits"]))
+            under(
+                &res,
+                &[
+                    "deployments/artifacts",
+                    "deployments/releases",
+                    "deployments/deployments/releases",
+                ],
+            ) || (read && under(&res, &["deployments/limits"]))
         }
         // Deployments Manager: deployments, plus reading what a deployment is made of.
+        // Releases are read, not changed: that is the Release Manager's.
         "RBAC_ROLE_DEPLOYMENTS_MANAGER" => {
-            under(&res, &["deployments/deployments"])
+            (under(&res, &["deployments/deployments"])
+                && (read || !under(&res, &["deployments/deployments/releases"])))
                 || (read
                     && (under(&res, &["deployments/artifacts", "deployments/releases"])
                         || res == "inventory/groups"

@@ -325,3 +325,72 @@ fn settings_with_etags() {
     assert_eq!(reader.get_json(MINE), json!({"theme": "dark"}));
     assert_eq!(admin.get_json(MINE), json!({}));
 }
+
+#[test]
+fn internal_users_of_a_tenant() {
+    let server = Server::start();
+    let admin = Api::new(&server, &server.login());
+    let tenant = admin.get_json("/api/management/v1/tenantadm/user/tenant")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/api/internal/v1/useradm/tenants/{tenant}/users");
+    let c = server.client();
+    let r = c
+        .post(server.url(&base))
+        .json(&json!({"email": "prov@example.com", "password": "prov-password-1", "propagate": false}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    // Provisioned users administer their tenant.
+    let token = server.login_as("prov@example.com", "prov-password-1");
+    assert_eq!(
+        me(&server, &token)["roles"],
+        json!(["RBAC_ROLE_PERMIT_ALL"])
+    );
+    let r = c
+        .post(server.url(&base))
+        .json(&json!({"email": "prov@example.com", "password": "prov-password-1"}))
+        .send()
+        .unwrap();
+    assert_mender_error(r, 422);
+    let r = c
+        .post(server.url(&format!(
+            "/api/internal/v1/useradm/tenants/{}/users",
+            common::device::claims_free_id()
+        )))
+        .json(&json!({"email": "x@example.com", "password": "prov-password-1"}))
+        .send()
+        .unwrap();
+    assert_mender_error(r, 404);
+
+    let list: Vec<Value> = c
+        .get(server.url(&format!("{base}?email=prov@example.com")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].get("login_ts").is_none());
+    let id = list[0]["id"].as_str().unwrap();
+    let r = c
+        .delete(server.url(&format!("{base}/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(me_status(&server, &token), 401);
+    // Behind a proxy (forwarding headers) and without an admin token, internal is closed.
+    let r = c
+        .get(server.url(&base))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .send()
+        .unwrap();
+    assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+}
+
+fn me_status(server: &Server, token: &str) -> u16 {
+    Api::new(server, token)
+        .get(&format!("{USERS}/me"))
+        .status()
+        .as_u16()
+}

@@ -17,7 +17,12 @@ $("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const basic = btoa(`${f.get("email")}:${f.get("password")}`);
-  const r = await fetch(`${api}/auth/login`, { method: "POST", headers: { Authorization: `Basic ${basic}` } });
+  const code = (f.get("token2fa") || "").trim();
+  const r = await fetch(`${api}/auth/login`, {
+    method: "POST",
+    headers: { Authorization: `Basic ${basic}`, "Content-Type": "application/json" },
+    body: code ? JSON.stringify({ token2fa: code }) : "",
+  });
   if (!r.ok) {
     const body = await r.json().catch(() => ({}));
     $("login-error").textContent = body.error || `login failed (${r.status})`;

@@ -107,6 +107,8 @@ pub async fn require_permission(
     let mut p = p;
     p.device_scope = p.device_scope_for("http", &resource, operation);
     super::scope::check(&state, &p, &resource, operation, &p.device_scope).await?;
+    p.release_scope = p.release_scope_for("http", &resource, operation);
+    super::release_scope::check(&state, &p, &resource, operation, &p.release_scope).await?;
     req.extensions_mut().insert(p);
     Ok(next.run(req).await)
 }

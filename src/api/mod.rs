@@ -8,6 +8,8 @@ pub mod health;
 pub mod internal;
 pub mod mender;
 pub mod paging;
+pub mod release_scope;
+pub mod respond;
 pub mod routes;
 pub mod scope;
 

@@ -392,6 +392,8 @@ pub async fn delete(db: &Db, store: &Store, p: &Principal, id: &str) -> Result<(
                 ));
             }
             conn.execute("DELETE FROM artifacts WHERE id = ?1", [&i])?;
+            // The release's tags and notes go with its last artifact.
+            crate::core::releases::forget_if_empty_in(conn, &t, &a.name)?;
             Ok(a.name)
         })
         .await?;

@@ -12,6 +12,7 @@ pub mod permission_sets;
 pub mod permissions;
 pub mod personal_tokens;
 pub mod principal;
+pub mod releases;
 pub mod roles;
 pub mod sessions;
 pub mod settings;

@@ -1,12 +1,14 @@
 //! Mender's permission sets (what its roles are made of), expressed in the one permission
 //! model: `{context: http, resource: <path below /api/management/vN/>, operation}`. A set that
-//! supports the `DeviceGroups` scope compiles to permissions limited to those groups.
+//! supports the `DeviceGroups` scope compiles to permissions limited to those groups; one that
+//! supports `ReleaseTags` to permissions limited to releases with one of those tags.
 
 use super::permissions::Permission;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub const DEVICE_GROUPS: &str = "DeviceGroups";
+pub const RELEASE_TAGS: &str = "ReleaseTags";
 
 pub struct SetDef {
     pub name: &'static str,
@@ -27,7 +29,7 @@ const READ_DEVICES: &[(&str, &str)] = &[
 
 const READ_RELEASES: &[(&str, &str)] = &[
     ("deployments/artifacts/#", "read"),
-    ("deployments/deployments/releases", "read"),
+    ("deployments/deployments/releases/#", "read"),
     ("deployments/releases/#", "read"),
     ("deployments/limits/#", "read"),
 ];
@@ -76,9 +78,16 @@ pub const SETS: &[SetDef] = &[
         name: "DeployToDevices",
         description: "Create and abort deployments",
         scope: Some(DEVICE_GROUPS),
+        // Spelled out rather than `deployments/deployments/#` so that editing and deleting
+        // releases (`deployments/deployments/releases/...`) stays with ManageReleases. The one
+        // overlap: `+/status` would also match a release literally named `status`.
         grants: &[
-            ("deployments/deployments/#", "readWrite"),
             ("deployments/deployments", "readWrite"),
+            ("deployments/deployments/+", "read"),
+            ("deployments/deployments/+/#", "read"),
+            ("deployments/deployments/+/status", "write"),
+            ("deployments/deployments/group/+", "write"),
+            ("deployments/deployments/devices/#", "readWrite"),
             ("deployments/artifacts/#", "read"),
             ("deployments/releases/#", "read"),
             ("inventory/groups", "read"),
@@ -94,23 +103,25 @@ pub const SETS: &[SetDef] = &[
     SetDef {
         name: "ReadReleases",
         description: "See releases and artifacts",
-        scope: None,
+        scope: Some(RELEASE_TAGS),
         grants: READ_RELEASES,
     },
     SetDef {
         name: "ManageReleases",
         description: "Upload, edit and delete artifacts",
-        scope: None,
+        scope: Some(RELEASE_TAGS),
         grants: &[
             ("deployments/artifacts/#", "readWrite"),
             ("deployments/releases/#", "readWrite"),
-            ("deployments/deployments/releases", "read"),
+            ("deployments/deployments/releases/#", "readWrite"),
             ("deployments/limits/#", "read"),
         ],
     },
     SetDef {
         name: "UploadArtifacts",
         description: "Upload and generate artifacts",
+        // Not scopable by ReleaseTags: the release an upload joins is only known once the file
+        // is read, and a new release has no tags yet, so it could never be in a tag scope.
         scope: None,
         grants: &[
             ("deployments/artifacts", "readWrite"),
@@ -193,7 +204,7 @@ pub fn compile(field: &str, sets: &[ScopedSet]) -> Result<Vec<Permission>> {
                 ),
             )
         })?;
-        let groups = match &set.scope {
+        let values = match &set.scope {
             None => None,
             Some(scope) => {
                 if def.scope != Some(scope.kind.as_str()) {
@@ -207,18 +218,39 @@ pub fn compile(field: &str, sets: &[ScopedSet]) -> Result<Vec<Permission>> {
                         },
                     ));
                 }
-                if scope.value.is_empty() || scope.value.iter().any(|g| g.trim().is_empty()) {
+                if scope.kind == RELEASE_TAGS {
+                    // Checked and lower-cased like the tags they are compared with.
+                    let field = format!("{at}.scope.value");
+                    let tags = super::releases::normalize_tags(&field, &scope.value)?;
+                    if tags.is_empty() {
+                        return Err(Error::invalid(
+                            field.clone(),
+                            format!("{field} must list at least one tag"),
+                        ));
+                    }
+                    Some(tags)
+                } else if scope.value.is_empty() || scope.value.iter().any(|g| g.trim().is_empty())
+                {
                     return Err(Error::invalid(
                         format!("{at}.scope.value"),
                         format!("{at}.scope.value must list at least one non-empty group name"),
                     ));
+                } else {
+                    Some(scope.value.clone())
                 }
-                Some(scope.value.clone())
             }
+        };
+        let (groups, tags) = match def.scope {
+            Some(RELEASE_TAGS) => (None, values),
+            _ => (values, None),
         };
         for (resource, op) in def.grants {
             let context = if *resource == "#" { "#" } else { "http" };
-            out.push(Permission::new(context, resource, op).in_groups(groups.clone()));
+            out.push(
+                Permission::new(context, resource, op)
+                    .in_groups(groups.clone())
+                    .with_tags(tags.clone()),
+            );
         }
     }
     Ok(out)
@@ -226,6 +258,7 @@ pub fn compile(field: &str, sets: &[ScopedSet]) -> Result<Vec<Permission>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::permissions::any_allows;
     use super::*;
 
     #[test]
@@ -275,5 +308,77 @@ mod tests {
         assert!(!read
             .iter()
             .any(|p| p.allows("http", "deviceconnect/devices/x/connect", "read")));
+    }
+
+    fn tagged(name: &str, tags: &[&str]) -> ScopedSet {
+        ScopedSet {
+            name: name.into(),
+            scope: Some(Scope {
+                kind: RELEASE_TAGS.into(),
+                value: tags.iter().map(|t| t.to_string()).collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn release_tag_scopes() {
+        let perms = compile("p", &[tagged("ManageReleases", &["Prod", "beta", "prod"])]).unwrap();
+        // Lower-cased and deduplicated, like release tags; no device groups.
+        assert!(perms.iter().all(|p| p.tags.as_deref()
+            == Some(&["prod".to_string(), "beta".to_string()][..])
+            && p.groups.is_none()));
+        for (resource, op) in [
+            ("deployments/deployments/releases", "write"),
+            ("deployments/deployments/releases/r1/tags", "write"),
+            ("deployments/artifacts/x", "write"),
+            ("deployments/releases/all/tags", "read"),
+        ] {
+            assert!(any_allows(&perms, "http", resource, op), "{resource} {op}");
+        }
+        assert!(compile("p", &[tagged("ReadReleases", &["prod"])]).is_ok());
+        // Uploading is not scopable; neither are device sets by tags.
+        for set in ["UploadArtifacts", "ReadDevices"] {
+            let e = compile("p", &[tagged(set, &["prod"])]).unwrap_err();
+            assert!(e.to_string().contains("p[0].scope.type"), "{e}");
+        }
+        for bad in [&[][..], &["no spaces"][..], &[""][..]] {
+            let e = compile("p", &[tagged("ReadReleases", bad)]).unwrap_err();
+            assert!(e.to_string().contains("p[0].scope.value"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_release_managers_change_releases() {
+        let deploy = compile("p", &[ScopedSet::plain("DeployToDevices")]).unwrap();
+        for (resource, op, allowed) in [
+            ("deployments/deployments", "write", true),
+            ("deployments/deployments/group/lab", "write", true),
+            ("deployments/deployments/d1/status", "write", true),
+            ("deployments/deployments/d1/devices/x/log", "read", true),
+            ("deployments/deployments/devices/x", "write", true),
+            ("deployments/deployments/releases", "read", true),
+            ("deployments/deployments/releases", "write", false),
+            ("deployments/deployments/releases/r1", "write", false),
+            ("deployments/deployments/releases/r1/tags", "write", false),
+        ] {
+            assert_eq!(
+                any_allows(&deploy, "http", resource, op),
+                allowed,
+                "{resource} {op}"
+            );
+        }
+        let read = compile("p", &[ScopedSet::plain("ReadReleases")]).unwrap();
+        assert!(any_allows(
+            &read,
+            "http",
+            "deployments/deployments/releases/r1",
+            "read"
+        ));
+        assert!(!any_allows(
+            &read,
+            "http",
+            "deployments/deployments/releases/r1",
+            "write"
+        ));
     }
 }

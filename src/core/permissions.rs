@@ -15,6 +15,10 @@ pub struct Permission {
     /// scope). The route is allowed either way; what it may touch is narrowed to the groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// Limits the permission to releases carrying one of these tags (Mender's `ReleaseTags`
+    /// scope); like `groups`, it narrows what the allowed route may touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 impl Permission {
@@ -24,11 +28,17 @@ impl Permission {
             resource: resource.into(),
             operation: operation.into(),
             groups: None,
+            tags: None,
         }
     }
 
     pub fn in_groups(mut self, groups: Option<Vec<String>>) -> Self {
         self.groups = groups;
+        self
+    }
+
+    pub fn with_tags(mut self, tags: Option<Vec<String>>) -> Self {
+        self.tags = tags;
         self
     }
 
@@ -114,6 +124,56 @@ pub fn device_scope(
     DeviceScope::Groups(groups)
 }
 
+/// Which releases (and their artifacts) a request may touch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReleaseScope {
+    #[default]
+    All,
+    /// Only releases carrying at least one of these tags.
+    Tags(Vec<String>),
+}
+
+impl ReleaseScope {
+    /// The tags a restricted scope allows; None when unrestricted.
+    pub fn tags(&self) -> Option<&[String]> {
+        match self {
+            ReleaseScope::All => None,
+            ReleaseScope::Tags(t) => Some(t),
+        }
+    }
+
+    /// Whether a release with these tags is in scope (an untagged release is in no tag scope).
+    pub fn allows(&self, release_tags: &[String]) -> bool {
+        match self {
+            ReleaseScope::All => true,
+            ReleaseScope::Tags(ts) => release_tags.iter().any(|t| ts.contains(t)),
+        }
+    }
+}
+
+/// The release scope of the permissions that allow a request: unrestricted if any of them is,
+/// else the union of their tags (as `device_scope` does for groups).
+pub fn release_scope(
+    perms: &[Permission],
+    context: &str,
+    resource: &str,
+    operation: &str,
+) -> ReleaseScope {
+    let mut tags: Vec<String> = Vec::new();
+    for p in perms
+        .iter()
+        .filter(|p| p.allows(context, resource, operation))
+    {
+        match &p.tags {
+            None => return ReleaseScope::All,
+            Some(ts) => tags.extend(ts.iter().cloned()),
+        }
+    }
+    tags.sort();
+    tags.dedup();
+    ReleaseScope::Tags(tags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +210,51 @@ mod tests {
         );
         assert!(DeviceScope::Groups(vec!["a".into()]).allows_group(Some("a")));
         assert!(!DeviceScope::Groups(vec!["a".into()]).allows_group(None));
+    }
+
+    #[test]
+    fn release_scopes() {
+        let perms = vec![
+            Permission::new("http", "deployments/artifacts/#", "read")
+                .with_tags(Some(vec!["prod".into()])),
+            Permission::new("http", "deployments/#", "read").with_tags(Some(vec!["beta".into()])),
+            // Device groups say nothing about releases.
+            Permission::new("http", "inventory/#", "read").in_groups(Some(vec!["a".into()])),
+        ];
+        let scope = release_scope(&perms, "http", "deployments/artifacts/x", "read");
+        assert_eq!(
+            scope,
+            ReleaseScope::Tags(vec!["beta".into(), "prod".into()])
+        );
+        assert!(scope.allows(&["prod".into(), "other".into()]));
+        assert!(!scope.allows(&["other".into()]));
+        assert!(!scope.allows(&[]));
+        assert_eq!(
+            release_scope(&perms, "http", "deployments/releases/all/tags", "read"),
+            ReleaseScope::Tags(vec!["beta".into()])
+        );
+        // An unscoped permission for the same request lifts the restriction.
+        let mut all = perms.clone();
+        all.push(Permission::new(
+            "http",
+            "deployments/artifacts",
+            "readWrite",
+        ));
+        assert_eq!(
+            release_scope(&all, "http", "deployments/artifacts", "write"),
+            ReleaseScope::All
+        );
+        assert_eq!(
+            release_scope(&all, "http", "deployments/artifacts/x", "read"),
+            ReleaseScope::Tags(vec!["beta".into(), "prod".into()])
+        );
+        assert!(ReleaseScope::All.allows(&[]));
+        // Stored permissions without tags read back unscoped, and serialise without the key.
+        let p: Permission =
+            serde_json::from_str(r##"{"context":"http","resource":"#","operation":"read"}"##)
+                .unwrap();
+        assert_eq!(p.tags, None);
+        assert!(!serde_json::to_string(&p).unwrap().contains("tags"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Who is calling: an authenticated user (or later an API key / device), with the permissions
 //! of their roles and the request facts the audit trail needs.
 
-use super::permissions::{any_allows, device_scope, DeviceScope, Permission};
+use super::permissions::{
+    any_allows, device_scope, release_scope, DeviceScope, Permission, ReleaseScope,
+};
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -19,6 +21,8 @@ pub struct Principal {
     pub tfa_setup_required: bool,
     /// The devices this request may touch; set by the permission check for the route.
     pub device_scope: DeviceScope,
+    /// The releases (by tag) this request may touch; set by the permission check too.
+    pub release_scope: ReleaseScope,
 }
 
 impl Principal {
@@ -28,6 +32,15 @@ impl Principal {
 
     pub fn device_scope_for(&self, context: &str, resource: &str, operation: &str) -> DeviceScope {
         device_scope(&self.permissions, context, resource, operation)
+    }
+
+    pub fn release_scope_for(
+        &self,
+        context: &str,
+        resource: &str,
+        operation: &str,
+    ) -> ReleaseScope {
+        release_scope(&self.permissions, context, resource, operation)
     }
 
     pub fn is_admin(&self) -> bool {

@@ -106,6 +106,7 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
             request_id: String::new(),
             tfa_setup_required,
             device_scope: Default::default(),
+            release_scope: Default::default(),
         })
     })
     .await

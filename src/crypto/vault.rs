@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::path::Path;
@@ -52,7 +52,7 @@ impl Vault {
     pub fn from_master(master: &[u8]) -> Vault {
         let enc = derive(master, "fleetbox totp secret encryption v1");
         Vault {
-            aead: ChaCha20Poly1305::new(Key::from_slice(&enc)),
+            aead: ChaCha20Poly1305::new_from_slice(&enc).expect("a 32-byte key"),
             hash_key: derive(master, "fleetbox backup code hashing v1"),
         }
     }
@@ -60,18 +60,20 @@ impl Vault {
     /// Encrypts `plaintext`, bound to `context` (e.g. the user id, so a sealed value copied to
     /// another row does not open there).
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String> {
-        let nonce = super::random_bytes(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = super::random_bytes(NONCE_LEN)
+            .try_into()
+            .expect("NONCE_LEN bytes");
         let ct = self
             .aead
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plaintext,
                     aad: context.as_bytes(),
                 },
             )
             .map_err(|_| Error::internal("sealing a secret failed"))?;
-        let mut out = nonce;
+        let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(format!(
             "{SEALED_V1}{}",
@@ -90,9 +92,10 @@ impl Vault {
             return Err(broken());
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| broken())?;
         self.aead
             .decrypt(
-                Nonce::from_slice(nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: ct,
                     aad: context.as_bytes(),

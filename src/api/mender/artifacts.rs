@@ -1,5 +1,5 @@
-//! deployments: artifacts (upload, generate, list, show, edit, delete, download link), storage
-//! limits and releases.
+//! deployments: artifacts (upload, generate, list, show, edit, delete, download link) and
+//! storage limits. Releases are in `releases.rs`.
 
 use super::deployments::download_link;
 use crate::api::extract::Json;
@@ -7,11 +7,12 @@ use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::artifact::{write_single_file_in, SingleFileSpec};
 use crate::core::artifacts::{self, Artifact, Uploader};
+use crate::core::releases;
 use crate::core::{rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -58,7 +59,6 @@ pub fn routes(max_upload: u64) -> Routes {
         )
         .route(&format!("{BASE}/artifacts/{{id}}/download"), get(link))
         .route(&format!("{BASE}/limits/storage"), get(storage))
-        .route(&format!("{BASE}/deployments/releases"), get(releases))
 }
 
 pub fn artifact_json(a: &Artifact) -> Value {
@@ -186,12 +186,7 @@ async fn text_field(
 }
 
 fn created(id: &str) -> Result<Response> {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!("{BASE}/artifacts/{id}")).map_err(Error::internal)?,
-    );
-    Ok((StatusCode::CREATED, h).into_response())
+    crate::api::respond::created(&format!("{BASE}/artifacts/{id}"))
 }
 
 /// M41: `size` (ignored), `description`, then `artifact` (last).
@@ -414,6 +409,7 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Vec<Value>>> {
     let list = artifacts::list(&state.db, &p.tenant_id, q.get("name").cloned()).await?;
+    let list = releases::visible(&state.db, &p.tenant_id, &p.release_scope, list).await?;
     Ok(axum::Json(list.iter().map(artifact_json).collect()))
 }
 
@@ -471,26 +467,4 @@ pub async fn storage_json(state: &AppState, tenant: &str) -> Result<Value> {
     let usage = artifacts::usage(&state.db, tenant).await?;
     let limit = artifacts::limit(&state.db, tenant, state.artifacts.storage_limit).await?;
     Ok(json!({ "limit": limit, "usage": usage }))
-}
-
-/// M39: artifacts grouped by name.
-async fn releases(
-    State(state): State<AppState>,
-    p: Principal,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<axum::Json<Vec<Value>>> {
-    let list = artifacts::list(&state.db, &p.tenant_id, q.get("name").cloned()).await?;
-    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
-    for a in &list {
-        match out.iter_mut().find(|(n, _)| *n == a.name) {
-            Some((_, v)) => v.push(artifact_json(a)),
-            None => out.push((a.name.clone(), vec![artifact_json(a)])),
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(axum::Json(
-        out.into_iter()
-            .map(|(name, artifacts)| json!({ "name": name, "artifacts": artifacts }))
-            .collect(),
-    ))
 }

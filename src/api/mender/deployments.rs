@@ -10,7 +10,7 @@ use crate::core::deployments::{self, ListQuery, NewDeployment, NewPhase, Target}
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -136,12 +136,7 @@ async fn create(
         phases: parse_phases(body.phases)?,
     };
     let id = deployments::create(&state.db, &p, new).await?;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!("{BASE}/{id}")).map_err(Error::internal)?,
-    );
-    Ok((StatusCode::CREATED, h).into_response())
+    crate::api::respond::created(&format!("{BASE}/{id}"))
 }
 
 async fn create_v1(

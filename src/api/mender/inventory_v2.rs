@@ -9,7 +9,7 @@ use crate::core::inventory::{self, filters, DeviceInventory, Search};
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -155,12 +155,7 @@ async fn create_filter(
         .terms
         .ok_or_else(|| Error::invalid("terms", "missing required parameter: terms"))?;
     let f = filters::create(&state.db, &p, &name, terms).await?;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!("{BASE}/filters/{}", f.id)).map_err(Error::internal)?,
-    );
-    Ok((StatusCode::CREATED, h).into_response())
+    crate::api::respond::created(&format!("{BASE}/filters/{}", f.id))
 }
 
 async fn show_filter(

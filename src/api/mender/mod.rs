@@ -8,10 +8,11 @@ pub mod deployments;
 mod deployments_device;
 mod deployments_internal;
 pub mod devauth;
-mod devauth_internal;
+pub(crate) mod devauth_internal;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
+mod releases;
 mod tenantadm;
 mod tenantadm_internal;
 mod useradm;
@@ -39,6 +40,7 @@ pub fn management_routes() -> Routes {
         .merge(inventory::management_routes())
         .merge(inventory_v2::routes())
         .merge(deployments::routes())
+        .merge(releases::routes())
         .merge(tenantadm::management_routes())
 }
 
@@ -63,4 +65,5 @@ pub fn internal_routes(max_upload: u64) -> Routes {
         .merge(auditlogs_internal::routes())
         .merge(tenantadm_internal::routes())
         .merge(useradm_internal::routes())
+        .merge(useradm::internal_routes())
 }

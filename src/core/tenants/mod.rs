@@ -37,7 +37,14 @@ pub async fn ensure_default(db: &Db) -> Result<String> {
                 id
             }
         };
-        super::roles::ensure_builtin(conn, &id)?;
+        // Every tenant's built-in roles follow this binary's definition of them.
+        let all: Vec<String> = conn
+            .prepare("SELECT id FROM tenants")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for t in all {
+            super::roles::ensure_builtin(conn, &t)?;
+        }
         Ok(id)
     })
     .await

@@ -39,3 +39,14 @@ CREATE UNIQUE INDEX user_tokens_personal_name ON user_tokens(user_id, name) WHER
 CREATE INDEX user_tokens_tenant ON user_tokens(tenant_id);
 
 CREATE INDEX audit_log_ts ON audit_log(ts);
+
+-- Mender v2 release facts per (tenant, release name); the release itself is the artifacts of
+-- that name, and this row goes with the last of them. tags: JSON array of lower-case strings.
+CREATE TABLE releases (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    tags       TEXT NOT NULL DEFAULT '[]',
+    notes      TEXT NOT NULL DEFAULT '',
+    updated_ts INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) WITHOUT ROWID;

@@ -151,18 +151,14 @@ async fn login(State(state): State<AppState>, req: Request) -> Result<Response> 
     };
     let issued = tokens::issue_session(&state.db, &state.keys, &user, ttl, &ctx.address).await?;
     users::record_login(&state.db, &user.id).await?;
-    let who = Principal {
-        tenant_id: user.tenant_id.clone(),
-        user_id: user.id.clone(),
-        email: user.email.clone(),
-        token_id: issued.jti.clone(),
-        permissions: Vec::new(),
-        address: ctx.address.clone(),
-        request_id: ctx.id.clone(),
-        tfa_setup_required: false,
-        device_scope: Default::default(),
-    };
-    audit::record(&state.db, Entry::by(&who, "login", "user", &user.id)).await?;
+    let entry = Entry {
+        actor_type: "user",
+        actor_id: Some(user.id.clone()),
+        actor_email: Some(user.email.clone()),
+        ..Entry::system(&user.tenant_id, "login", "user", &user.id)
+    }
+    .request(&ctx.address, &ctx.id);
+    audit::record(&state.db, entry).await?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/jwt")],

@@ -1,6 +1,7 @@
 //! useradm: users, login, roles, settings, two-factor authentication, personal access tokens.
 //! Each concern is a submodule with its own routes, grouped here by the guard they sit behind.
 
+mod internal;
 mod login;
 mod password_reset;
 mod roles;
@@ -36,4 +37,9 @@ pub fn management_routes() -> Routes {
         .merge(sessions::management_routes())
         .merge(settings::management_routes())
         .merge(roles::management_routes())
+}
+
+/// Internal (loopback or admin token).
+pub fn internal_routes() -> Routes {
+    internal::routes()
 }

@@ -12,7 +12,8 @@ use crate::core::roles::{self, Role};
 use crate::core::{rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
@@ -101,7 +102,7 @@ async fn create(
     State(state): State<AppState>,
     p: Principal,
     Body(body): Body<RoleBody>,
-) -> Result<(StatusCode, HeaderMap)> {
+) -> Result<Response> {
     refuse_legacy(&body)?;
     let name = body
         .name
@@ -119,16 +120,10 @@ async fn create(
         Entry::by(&p, "create", "role", &role.name).detail(role_json(&role)),
     )
     .await?;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!(
-            "{BASE}/roles/{}",
-            crate::api::paging::urlencode(&role.name)
-        ))
-        .map_err(Error::internal)?,
-    );
-    Ok((StatusCode::CREATED, h))
+    crate::api::respond::created(&format!(
+        "{BASE}/roles/{}",
+        crate::api::paging::urlencode(&role.name)
+    ))
 }
 
 async fn show(

@@ -108,7 +108,10 @@ async fn disable_other(
 /// `qr` (Mender's field), plus the URI and the secret for typing in where scanning is not an
 /// option.
 async fn qr(State(state): State<AppState>, p: Principal) -> Result<Json<Value>> {
-    let e = state.tfa.enrolment(&state.db, &p.tenant_id, &p.user_id).await?;
+    let e = state
+        .tfa
+        .enrolment(&state.db, &p.tenant_id, &p.user_id)
+        .await?;
     Ok(Json(
         json!({ "qr": e.qr_png_base64, "uri": e.uri, "secret": e.secret_base32 }),
     ))

@@ -12,7 +12,8 @@ use crate::core::users::{self, Filter, Update};
 use crate::core::{normalize_id, rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
@@ -126,7 +127,7 @@ async fn create(
     State(state): State<AppState>,
     p: Principal,
     Body(body): Body<NewUser>,
-) -> Result<(StatusCode, HeaderMap)> {
+) -> Result<Response> {
     let email = body
         .email
         .ok_or_else(|| Error::invalid("email", "email is required"))?;
@@ -152,12 +153,7 @@ async fn create(
             .detail(json!({"email": user.email, "roles": user.roles})),
     )
     .await?;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&format!("{BASE}/users/{}", user.id)).map_err(Error::internal)?,
-    );
-    Ok((StatusCode::CREATED, h))
+    crate::api::respond::created(&format!("{BASE}/users/{}", user.id))
 }
 
 fn user_id(raw: &str) -> String {
