@@ -125,6 +125,8 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_tenant_ts ON audit_log(tenant_id, ts);
 CREATE INDEX audit_log_object ON audit_log(tenant_id, object_type, object_id);
 CREATE INDEX audit_log_ts ON audit_log(ts);
+CREATE INDEX audit_log_actor ON audit_log(tenant_id, actor_id, ts);
+CREATE INDEX audit_log_actor_email ON audit_log(tenant_id, actor_email, ts);
 
 -- Devices, their authentication sets and issued device tokens.
 CREATE TABLE devices (

@@ -30,6 +30,8 @@ fn main() {
         address: String::new(),
         request_id: String::new(),
         tfa_setup_required: false,
+        device_scope: Default::default(),
+        release_scope: Default::default(),
     };
     // An artifact, made with the server's own single-file writer.
     let store = Store::new(dir.path(), 1 << 30, 0).unwrap();

@@ -119,6 +119,8 @@ fn main() {
         address: String::new(),
         request_id: String::new(),
         tfa_setup_required: false,
+        device_scope: Default::default(),
+        release_scope: Default::default(),
     };
 
     println!("== auth_requests for an accepted device (parse, verify, DB write, sign token)");

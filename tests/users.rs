@@ -269,10 +269,11 @@ fn the_last_admin_stays() {
         second_api.send("DELETE", &format!("{USERS}/{second}"), None),
         409,
     );
-    let log = second_api.get_json("/api/management/v1/auditlogs/logs?object_type=user");
+    let log =
+        second_api.get_json("/api/management/v1/auditlogs/logs?object_type=user&action=delete");
+    let log = log.as_array().unwrap();
+    assert!(!log.is_empty() && log.iter().all(|e| e["action"] == "delete"));
     assert!(log
-        .as_array()
-        .unwrap()
         .iter()
         .any(|e| e["object"]["id"] == admin_id.as_str() && e["object"]["type"] == "user"));
     let r = server
@@ -386,6 +387,34 @@ fn internal_users_of_a_tenant() {
         .send()
         .unwrap();
     assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+    // Through a proxy, an operator's token opens it; a read-only user's or another
+    // organisation's administrator's does not.
+    let via_proxy = |token: &str| {
+        c.get(server.url(&base))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(via_proxy(&admin.token), 200);
+    server.add_user("ro@example.com", "ro-password-1", "readonly");
+    assert_eq!(
+        via_proxy(&server.login_as("ro@example.com", "ro-password-1")),
+        403
+    );
+    let r = admin.send(
+        "POST",
+        "/api/management/v2/tenantadm/tenants",
+        Some(
+            json!({"organization": "Other Org", "email": "boss@other.example.com",
+                    "password": "boss-password-1"}),
+        ),
+    );
+    assert_eq!(r.status(), 200, "{:?}", r.text());
+    let other_admin = server.login_as("boss@other.example.com", "boss-password-1");
+    assert_eq!(via_proxy(&other_admin), 403);
 }
 
 fn me_status(server: &Server, token: &str) -> u16 {

@@ -1,6 +1,7 @@
 //! Internal endpoints (Mender's service-to-service APIs) that make sense inside one process.
 //! They are reachable only from this machine (a loopback peer with no proxy forwarding headers)
-//! or with an administrator's token; never anonymously from the network.
+//! or with a token of an operator (an administrator of the default organisation); never
+//! anonymously from the network.
 
 use super::auth::{authenticate, bearer};
 use super::context::RequestCtx;
@@ -48,8 +49,17 @@ pub async fn guard(
                     .into(),
             )
         })?;
-    if !p.is_admin() {
-        return Err(Error::Forbidden("internal API: administrators only".into()));
+    // Internal endpoints take any tenant's id, so from the network only the server's operators
+    // (administrators of the default tenant) may call them; the one permission check decides,
+    // in the `internal` context that only unrestricted permissions cover.
+    let path = req.uri().path().to_string();
+    let resource = path.trim_start_matches("/api/internal/");
+    let op = super::auth::operation_of(req.method(), resource);
+    super::auth::authorize(&p, "internal", resource, op)?;
+    if p.tenant_id != *state.default_tenant {
+        return Err(Error::Forbidden(
+            "internal API: only administrators of the default organisation".into(),
+        ));
     }
     // For the audit trail of the change the handler makes (`Caller`).
     req.extensions_mut().insert(p);

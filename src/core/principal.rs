@@ -42,8 +42,4 @@ impl Principal {
     ) -> ReleaseScope {
         release_scope(&self.permissions, context, resource, operation)
     }
-
-    pub fn is_admin(&self) -> bool {
-        self.may("http", "useradm/roles", "write")
-    }
 }

@@ -97,6 +97,7 @@ pub(super) fn filter_from_query(q: &HashMap<String, String>) -> Result<Filter> {
         object_id: text(q, "object_id")?,
         object_type: object_type(q)?,
         object_deployment_name: text(q, "object_deployment_name")?,
+        action: text(q, "action")?,
         ascending,
     })
 }

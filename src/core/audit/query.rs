@@ -1,8 +1,8 @@
 //! Reading the trail: one filter, applied in SQL, for paged listing and for the streamed export.
 //!
 //! Index use: every query is per tenant and ordered by time, which `audit_log_tenant_ts` serves;
-//! `object_id`/`object_type`/`object_deployment_name` are served by `audit_log_object`. The actor
-//! filters have no index of their own and are checked while walking the tenant's time range.
+//! `object_id`/`object_type`/`object_deployment_name` are served by `audit_log_object`, the
+//! actor filters by `audit_log_actor`/`audit_log_actor_email`; `action` is checked while walking.
 
 use crate::db::Db;
 use crate::error::Result;
@@ -21,6 +21,7 @@ pub struct Filter {
     pub object_id: Option<String>,
     pub object_type: Option<String>,
     pub object_deployment_name: Option<String>,
+    pub action: Option<String>,
     /// Oldest first; the default is newest first.
     pub ascending: bool,
 }
@@ -79,6 +80,7 @@ impl Filter {
             ("actor_email", &self.actor_email),
             ("object_id", &self.object_id),
             ("object_type", &self.object_type),
+            ("action", &self.action),
         ];
         for (column, value) in text {
             if let Some(v) = value {

@@ -39,6 +39,8 @@ CREATE UNIQUE INDEX user_tokens_personal_name ON user_tokens(user_id, name) WHER
 CREATE INDEX user_tokens_tenant ON user_tokens(tenant_id);
 
 CREATE INDEX audit_log_ts ON audit_log(ts);
+CREATE INDEX audit_log_actor ON audit_log(tenant_id, actor_id, ts);
+CREATE INDEX audit_log_actor_email ON audit_log(tenant_id, actor_email, ts);
 
 -- Mender v2 release facts per (tenant, release name); the release itself is the artifacts of
 -- that name, and this row goes with the last of them. tags: JSON array of lower-case strings.
