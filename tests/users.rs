@@ -423,3 +423,31 @@ fn me_status(server: &Server, token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+#[test]
+fn a_password_set_on_the_command_line_ends_sessions() {
+    let server = Server::start();
+    server.add_user("dora@example.com", "dora-password-1", "readonly");
+    let token = server.login_as("dora@example.com", "dora-password-1");
+    assert_eq!(me_status(&server, &token), 200);
+    let out = common::run_cli(
+        &[
+            "--data-dir",
+            server.data_dir.to_str().unwrap(),
+            "user",
+            "passwd",
+            "--email",
+            "dora@example.com",
+            "--password",
+            "dora-password-2",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(me_status(&server, &token), 401);
+    server.login_as("dora@example.com", "dora-password-2");
+}

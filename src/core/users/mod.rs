@@ -212,6 +212,12 @@ pub async fn set_password(db: &Db, email: &str, new_password: &str) -> Result<Us
             conn.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
                 r.get(0)
             })?;
+        // A password set by an operator ends every session of the account.
+        conn.execute(
+            "UPDATE user_tokens SET revoked_ts = ?1
+             WHERE user_id = ?2 AND kind = 'session' AND revoked_ts IS NULL",
+            params![now_ms(), id],
+        )?;
         get_in(conn, &id)
     })
     .await
