@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Api, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use common::{assert_mender_error, Api, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -156,6 +156,12 @@ fn sessions_are_listed_and_ended() {
         assert_eq!(s["address"], "127.0.0.1");
         assert!(s["created_ts"].is_string() && s["expiration_date"].is_string());
     }
+    // Paged like every list.
+    let r = a.get(&format!("{U}/sessions?per_page=1&page=2"));
+    assert_eq!(r.headers()["x-total-count"], "2");
+    let page: Vec<Value> = r.json().unwrap();
+    assert_eq!(page.len(), 1);
+    assert_mender_error(a.get(&format!("{U}/sessions?per_page=0")), 400);
     // Use is recorded (in the background, at most every few minutes).
     std::thread::sleep(Duration::from_millis(300));
     let list = a.get_json(&format!("{U}/sessions"));

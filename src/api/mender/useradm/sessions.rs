@@ -2,17 +2,19 @@
 //! tenant's users.
 
 use super::BASE;
+use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
 use crate::api::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::sessions::{self, Session};
 use crate::core::{normalize_id, rfc3339, Principal};
 use crate::error::{Error, Result};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::Json;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub fn self_service_routes() -> Routes {
     Routes::new()
@@ -63,11 +65,30 @@ async fn record(state: &AppState, p: &Principal, user_id: &str, session: Option<
     }
 }
 
-async fn list_mine(State(state): State<AppState>, p: Principal) -> Result<Json<Value>> {
+/// One page of sessions (a user has few at a time: paging the loaded list is enough).
+fn paged(
+    all: &[Session],
+    p: &Principal,
+    q: &HashMap<String, String>,
+    path: &str,
+) -> Result<(HeaderMap, Json<Value>)> {
+    let page = MenderPage::from_query(q)?;
+    let body = all
+        .iter()
+        .skip(page.offset() as usize)
+        .take(page.per_page as usize)
+        .map(|s| session_json(s, &p.token_id))
+        .collect();
+    Ok((page.headers(path, q, all.len() as u64), Json(body)))
+}
+
+async fn list_mine(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<(HeaderMap, Json<Value>)> {
     let all = sessions::list(&state.db, &p.tenant_id, &p.user_id).await?;
-    Ok(Json(
-        all.iter().map(|s| session_json(s, &p.token_id)).collect(),
-    ))
+    paged(&all, &p, &q, &format!("{BASE}/sessions"))
 }
 
 async fn revoke_mine(
@@ -84,11 +105,10 @@ async fn list_of(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<(HeaderMap, Json<Value>)> {
     let all = sessions::list(&state.db, &p.tenant_id, &user_id_of(&id)?).await?;
-    Ok(Json(
-        all.iter().map(|s| session_json(s, &p.token_id)).collect(),
-    ))
+    paged(&all, &p, &q, &format!("{BASE}/users/{id}/sessions"))
 }
 
 async fn revoke_of(
