@@ -65,6 +65,14 @@ pub struct Config {
     pub smtp_from: String,
     pub smtp_username: String,
     pub smtp_password: String,
+    /// Remote access: seconds between websocket pings; a peer silent for two intervals is
+    /// taken as gone.
+    pub connect_ping_secs: u64,
+    /// Remote access: largest message a user may send through to a device (mender-connect
+    /// drops its whole connection on a message over 8192 bytes).
+    pub connect_max_frame_bytes: u64,
+    /// Remote access: concurrent user sessions per device.
+    pub connect_max_sessions_per_device: u64,
 }
 
 impl Default for Config {
@@ -100,6 +108,9 @@ impl Default for Config {
             smtp_from: String::new(),
             smtp_username: String::new(),
             smtp_password: String::new(),
+            connect_ping_secs: 30,
+            connect_max_frame_bytes: 8192,
+            connect_max_sessions_per_device: 16,
         }
     }
 }
@@ -240,6 +251,23 @@ impl Config {
             ));
         }
         self.validate_credentials()?;
+        for (key, v, min) in [
+            ("connect_ping_secs", self.connect_ping_secs, 1),
+            (
+                "connect_max_frame_bytes",
+                self.connect_max_frame_bytes,
+                1024,
+            ),
+            (
+                "connect_max_sessions_per_device",
+                self.connect_max_sessions_per_device,
+                1,
+            ),
+        ] {
+            if v < min {
+                return Err(format!("configuration key `{key}`: must be at least {min}"));
+            }
+        }
         Ok(())
     }
 

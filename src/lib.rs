@@ -7,6 +7,7 @@ pub mod api;
 pub mod artifact;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod core;
 pub mod crypto;
 pub mod db;

@@ -181,6 +181,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 lockout: Duration::from_secs(config.login_lockout_secs),
             },
         )),
+        connect: Arc::new(crate::connect::Broker::new()),
     };
     spawn_housekeeping(db.clone(), config.audit_retention_days);
     let router = api::router(state);

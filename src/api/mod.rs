@@ -38,6 +38,8 @@ pub struct AppState {
     pub tfa: Arc<crate::core::tfa::Tfa>,
     /// Failed-login counters and lockouts.
     pub throttle: Arc<crate::core::login_throttle::Throttle>,
+    /// Live device sockets and remote-access sessions.
+    pub connect: Arc<crate::connect::Broker>,
 }
 
 /// Every route, by the guard in front of it.

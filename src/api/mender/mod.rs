@@ -9,6 +9,7 @@ mod deployments_device;
 mod deployments_internal;
 pub mod devauth;
 pub(crate) mod devauth_internal;
+mod deviceconnect;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
@@ -42,6 +43,7 @@ pub fn management_routes() -> Routes {
         .merge(deployments::routes())
         .merge(releases::routes())
         .merge(tenantadm::management_routes())
+        .merge(deviceconnect::management_routes())
 }
 
 /// Artifact routes: behind the permission check, with the upload size limit.
@@ -54,6 +56,7 @@ pub fn device_routes() -> Routes {
     devauth::device_routes()
         .merge(inventory::device_routes())
         .merge(deployments_device::routes())
+        .merge(deviceconnect::device_routes())
 }
 
 /// Internal service APIs, behind the internal guard.

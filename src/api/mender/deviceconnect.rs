@@ -1,0 +1,261 @@
+//! deviceconnect: the device's websocket (D8), a device's connection status (M84) and a user's
+//! websocket to a device (M85). The relay is `crate::connect`; here are only the HTTP checks and
+//! the loops moving frames between a websocket and the broker.
+
+use super::devauth::id_param;
+use crate::api::device_auth::Device;
+use crate::api::routes::Routes;
+use crate::api::AppState;
+use crate::connect::{Broker, ConnectError, Limits, Out};
+use crate::core::{devices, Principal};
+use crate::error::{Error, Result};
+use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const BASE: &str = "/api/management/v1/deviceconnect";
+
+pub fn device_routes() -> Routes {
+    Routes::new().route("/api/devices/v1/deviceconnect/connect", get(device_connect))
+}
+
+pub fn management_routes() -> Routes {
+    Routes::new()
+        .route(&format!("{BASE}/devices/{{id}}"), get(status))
+        .route(&format!("{BASE}/devices/{{id}}/connect"), get(user_connect))
+}
+
+fn limits(state: &AppState) -> Limits {
+    Limits {
+        max_frame_bytes: usize::try_from(state.config.connect_max_frame_bytes)
+            .unwrap_or(usize::MAX),
+        max_sessions_per_device: usize::try_from(state.config.connect_max_sessions_per_device)
+            .unwrap_or(usize::MAX),
+    }
+}
+
+/// The websocket layer's own cap, well above the relay's limit so that an oversized user
+/// message is refused with a clear error instead of a dropped connection; it also bounds what
+/// a device may send.
+fn socket_cap(limits: &Limits) -> usize {
+    limits.max_frame_bytes.saturating_mul(4).max(1 << 20)
+}
+
+fn ping_every(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.connect_ping_secs.max(1))
+}
+
+/// Missing upgrade headers are the caller's mistake (400), decided after the other checks so
+/// that plain GETs still learn about permissions, unknown devices and offline devices.
+fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade> {
+    ws.map_err(|e| Error::bad_request(format!("a websocket upgrade is required: {e}")))
+}
+
+/// M84: `connected` while the device's socket lives.
+async fn status(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let id = id_param(&id);
+    devices::get(&state.db, &p.tenant_id, &id).await?;
+    let connected = state.connect.is_connected(&p.tenant_id, &id);
+    Ok(Json(json!({
+        "device_id": id,
+        "status": if connected { "connected" } else { "disconnected" },
+    })))
+}
+
+/// D8: the device's socket. A new socket for the same device replaces the old one.
+async fn device_connect(
+    State(state): State<AppState>,
+    Device(dev): Device,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let ws = upgrade(ws)?;
+    let limits = limits(&state);
+    let every = ping_every(&state);
+    let broker = state.connect.clone();
+    Ok(ws
+        .max_message_size(socket_cap(&limits))
+        .on_upgrade(move |socket| async move {
+            let link = broker.attach_device(&dev.tenant_id, &dev.device_id);
+            tracing::info!(device = %dev.device_id, "device connected (deviceconnect)");
+            let peer = Peer {
+                broker: broker.clone(),
+                tenant: dev.tenant_id.clone(),
+                device: dev.device_id.clone(),
+                side: Side::Device(link.conn),
+                limits,
+            };
+            let why = pump(socket, link.rx, &peer, every).await;
+            broker.detach_device(&dev.tenant_id, &dev.device_id, link.conn);
+            tracing::info!(device = %dev.device_id, why, "device disconnected (deviceconnect)");
+        }))
+}
+
+/// M85: a user's session with a device. Everything that can be refused is refused before the
+/// upgrade, as an ordinary HTTP error.
+async fn user_connect(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let id = id_param(&id);
+    devices::get(&state.db, &p.tenant_id, &id).await?;
+    if !state.connect.is_connected(&p.tenant_id, &id) {
+        return Err(offline());
+    }
+    let ws = upgrade(ws)?;
+    let limits = limits(&state);
+    let link = state
+        .connect
+        .open_session(&p.tenant_id, &id, &p.user_id, &limits)
+        .map_err(|e| match e {
+            ConnectError::TooManySessions(_) => Error::LimitReached(e.to_string()),
+            ConnectError::Offline | ConnectError::SessionGone => offline(),
+        })?;
+    tracing::info!(user = %p.email, device = %id, sid = %link.sid, "remote session opened");
+    let peer = Arc::new(Peer {
+        broker: state.connect.clone(),
+        tenant: p.tenant_id.clone(),
+        device: id,
+        side: Side::User(link.sid.clone()),
+        limits,
+    });
+    let every = ping_every(&state);
+    let failed = peer.clone();
+    Ok(ws
+        .max_message_size(socket_cap(&peer.limits))
+        .on_failed_upgrade(move |e| {
+            tracing::debug!("remote session upgrade failed: {e}");
+            tokio::spawn(async move { failed.end_session().await });
+        })
+        .on_upgrade(move |socket| async move {
+            let why = pump(socket, link.rx, &peer, every).await;
+            peer.end_session().await;
+            tracing::info!(user = %p.email, device = %peer.device, sid = %link.sid, why, "remote session closed");
+        }))
+}
+
+fn offline() -> Error {
+    Error::Conflict("the device is not connected (it has no live deviceconnect socket)".into())
+}
+
+enum Side {
+    /// The device's socket, by the broker's connection number.
+    Device(u64),
+    /// A user's session, by its `sid`.
+    User(String),
+}
+
+struct Peer {
+    broker: Arc<Broker>,
+    tenant: String,
+    device: String,
+    side: Side,
+    limits: Limits,
+}
+
+impl Peer {
+    /// Hands a received frame to the broker; false when this side's session is over.
+    async fn inbound(&self, frame: Vec<u8>) -> bool {
+        match &self.side {
+            Side::Device(conn) => {
+                self.broker
+                    .from_device(&self.tenant, &self.device, *conn, frame)
+                    .await;
+                true
+            }
+            Side::User(sid) => self
+                .broker
+                .from_user(&self.tenant, &self.device, sid, &frame, &self.limits)
+                .await
+                .is_ok(),
+        }
+    }
+
+    async fn end_session(&self) {
+        if let Side::User(sid) = &self.side {
+            self.broker
+                .close_session(&self.tenant, &self.device, sid)
+                .await;
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, why: &'static str) {
+    let frame = CloseFrame {
+        code: close_code::NORMAL,
+        reason: why.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Moves frames between one websocket and the broker until either side ends; returns why.
+/// Pings every `every`; a peer that has sent nothing (not even a pong) for two intervals is
+/// taken as dead.
+async fn pump(
+    mut socket: WebSocket,
+    mut rx: mpsc::Receiver<Out>,
+    peer: &Peer,
+    every: Duration,
+) -> &'static str {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut heard = Instant::now();
+    loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Binary(b))) => {
+                        if !peer.inbound(b.to_vec()).await {
+                            close(&mut socket, "session ended").await;
+                            return "session ended";
+                        }
+                    }
+                    // The protocol is binary msgpack only; tungstenite answers pings itself.
+                    Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return "closed by peer",
+                    Some(Err(e)) => {
+                        tracing::debug!("deviceconnect socket error: {e}");
+                        return "socket error";
+                    }
+                }
+            }
+            out = rx.recv() => match out {
+                Some(Out::Frame(f)) => {
+                    if socket.send(Message::Binary(f.into())).await.is_err() {
+                        return "socket error";
+                    }
+                }
+                Some(Out::Close(why)) => {
+                    close(&mut socket, why).await;
+                    return why;
+                }
+                None => {
+                    close(&mut socket, "session ended").await;
+                    return "session ended";
+                }
+            },
+            _ = ticker.tick() => {
+                if heard.elapsed() > every * 2 {
+                    close(&mut socket, "no answer to pings").await;
+                    return "no answer to pings";
+                }
+                if socket.send(Message::Ping(Bytes::from_static(b"fleetbox"))).await.is_err() {
+                    return "socket error";
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The deviceconnect broker: per device at most one live socket, user sessions keyed by `sid`,
+//! and channels between them. It knows nothing of HTTP or websockets: the socket loops in
+//! `api::mender::deviceconnect` hand it raw frames and drain the channels it gives them.
+//!
+//! Frames from a user are stamped (`sid` = the session the server assigned, `props.user_id`)
+//! and queued to the device; frames from the device are routed by `sid` to the one user session.
+//! When either side goes, the other side's session is told (shell `stop` if a shell was
+//! started, then control `close`) and its channel is dropped, which ends its socket loop.
+
+pub mod proto;
+
+use proto::{ProtoMsg, PROTO_CONTROL, PROTO_SHELL};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+/// Frames queued per socket before the sender waits (backpressure instead of memory growth).
+const QUEUE: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest frame a user may send through to a device.
+    pub max_frame_bytes: usize,
+    /// Concurrent user sessions one device may have.
+    pub max_sessions_per_device: usize,
+}
+
+/// Something for a socket loop to do.
+#[derive(Debug)]
+pub enum Out {
+    /// Send this binary frame.
+    Frame(Vec<u8>),
+    /// Close the socket with this reason.
+    Close(&'static str),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConnectError {
+    #[error("the device is not connected")]
+    Offline,
+    #[error("the device already has {0} remote sessions, the most allowed (connect_max_sessions_per_device)")]
+    TooManySessions(usize),
+    #[error("the session has ended")]
+    SessionGone,
+}
+
+/// A device's live socket, as the broker hands it to the device's socket loop.
+pub struct DeviceLink {
+    pub conn: u64,
+    pub rx: mpsc::Receiver<Out>,
+}
+
+/// A user session, as the broker hands it to the user's socket loop.
+pub struct UserLink {
+    pub sid: String,
+    pub rx: mpsc::Receiver<Out>,
+}
+
+type Key = (String, String);
+
+struct Session {
+    user_id: String,
+    tx: mpsc::Sender<Out>,
+    /// A shell was started in it, so closing it must stop the shell.
+    shell: bool,
+}
+
+struct DeviceEntry {
+    conn: u64,
+    tx: mpsc::Sender<Out>,
+    sessions: HashMap<String, Session>,
+}
+
+#[derive(Default)]
+pub struct Broker {
+    devices: Mutex<HashMap<Key, DeviceEntry>>,
+    next_conn: AtomicU64,
+}
+
+fn key(tenant: &str, device: &str) -> Key {
+    (tenant.to_string(), device.to_string())
+}
+
+/// What the device is told when a user session ends.
+fn farewell_to_device(sid: &str, s: &Session) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if s.shell {
+        let mut stop = ProtoMsg::new(PROTO_SHELL, "stop", sid);
+        stop.set_prop("user_id", proto::raw_str(&s.user_id));
+        out.push(stop.encode());
+    }
+    let mut close = ProtoMsg::new(PROTO_CONTROL, "close", sid);
+    close.set_prop("user_id", proto::raw_str(&s.user_id));
+    out.push(close.encode());
+    out
+}
+
+/// What a user is told when the device goes: the shell stopped (as mender-connect itself says
+/// it, status 2 = error), then the session closed.
+fn farewell_to_user(sid: &str, s: &Session, why: &str) {
+    let mut frames = Vec::new();
+    if s.shell {
+        let mut stop = ProtoMsg::new(PROTO_SHELL, "stop", sid);
+        stop.set_prop("status", proto::raw_uint(2));
+        stop.body = why.as_bytes().to_vec();
+        frames.push(stop.encode());
+    }
+    frames.push(proto::error_msg(sid, why, true, None).encode());
+    frames.push(ProtoMsg::new(PROTO_CONTROL, "close", sid).encode());
+    // Best effort: a user too slow to take these still sees its socket closed, since the
+    // session's sender is dropped right after.
+    for f in frames {
+        let _ = s.tx.try_send(Out::Frame(f));
+    }
+    let _ = s.tx.try_send(Out::Close("device disconnected"));
+}
+
+impl Broker {
+    pub fn new() -> Broker {
+        Broker::default()
+    }
+
+    pub fn is_connected(&self, tenant: &str, device: &str) -> bool {
+        self.devices
+            .lock()
+            .unwrap()
+            .contains_key(&key(tenant, device))
+    }
+
+    /// Registers a device's new socket; a socket it had before is closed and its sessions end.
+    pub fn attach_device(&self, tenant: &str, device: &str) -> DeviceLink {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let entry = DeviceEntry {
+            conn,
+            tx,
+            sessions: HashMap::new(),
+        };
+        let old = self
+            .devices
+            .lock()
+            .unwrap()
+            .insert(key(tenant, device), entry);
+        if let Some(old) = old {
+            tracing::info!(device, "device reconnected; closing its previous socket");
+            let _ = old.tx.try_send(Out::Close("replaced by a new connection"));
+            for (sid, s) in &old.sessions {
+                farewell_to_user(sid, s, "device reconnected");
+            }
+        }
+        DeviceLink { conn, rx }
+    }
+
+    /// The device's socket `conn` ended. A socket already replaced changes nothing.
+    pub fn detach_device(&self, tenant: &str, device: &str, conn: u64) {
+        let mut devices = self.devices.lock().unwrap();
+        let k = key(tenant, device);
+        if devices.get(&k).map(|e| e.conn) != Some(conn) {
+            return;
+        }
+        let entry = devices.remove(&k).expect("checked above");
+        drop(devices);
+        for (sid, s) in &entry.sessions {
+            farewell_to_user(sid, s, "device disconnected");
+        }
+    }
+
+    /// A frame from the device's socket `conn`: routed to the session named by its `sid`.
+    /// Frames for no live session (late replies, sessionless replies) are dropped.
+    pub async fn from_device(&self, tenant: &str, device: &str, conn: u64, frame: Vec<u8>) {
+        let msg = match ProtoMsg::decode(&frame) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(device, "dropping device frame: {e}");
+                return;
+            }
+        };
+        let tx = {
+            let devices = self.devices.lock().unwrap();
+            let Some(entry) = devices.get(&key(tenant, device)).filter(|e| e.conn == conn) else {
+                return;
+            };
+            match entry.sessions.get(&msg.hdr.sid) {
+                Some(s) => s.tx.clone(),
+                None => {
+                    tracing::debug!(device, sid = %msg.hdr.sid, typ = %msg.hdr.typ, "no session for device frame");
+                    return;
+                }
+            }
+        };
+        // Relayed as received: the device's bytes are not re-encoded.
+        let _ = tx.send(Out::Frame(frame)).await;
+    }
+
+    /// Opens a user session on a connected device.
+    pub fn open_session(
+        &self,
+        tenant: &str,
+        device: &str,
+        user_id: &str,
+        limits: &Limits,
+    ) -> Result<UserLink, ConnectError> {
+        let mut devices = self.devices.lock().unwrap();
+        let entry = devices
+            .get_mut(&key(tenant, device))
+            .ok_or(ConnectError::Offline)?;
+        if entry.sessions.len() >= limits.max_sessions_per_device {
+            return Err(ConnectError::TooManySessions(entry.sessions.len()));
+        }
+        let sid = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        entry.sessions.insert(
+            sid.clone(),
+            Session {
+                user_id: user_id.to_string(),
+                tx,
+                shell: false,
+            },
+        );
+        Ok(UserLink { sid, rx })
+    }
+
+    /// A frame from a user's session: stamped and queued to the device. A refused frame is
+    /// answered to the user with a control `error`; `SessionGone` means the socket should end.
+    pub async fn from_user(
+        &self,
+        tenant: &str,
+        device: &str,
+        sid: &str,
+        frame: &[u8],
+        limits: &Limits,
+    ) -> Result<(), ConnectError> {
+        let refuse = |err: String, hdr: Option<&proto::Hdr>| {
+            tracing::debug!(device, sid, "refusing user frame: {err}");
+            Some(proto::error_msg(sid, &err, false, hdr).encode())
+        };
+        let (forward, reply, to_user, to_device) = {
+            let mut devices = self.devices.lock().unwrap();
+            let entry = devices
+                .get_mut(&key(tenant, device))
+                .ok_or(ConnectError::SessionGone)?;
+            let device_tx = entry.tx.clone();
+            let session = entry
+                .sessions
+                .get_mut(sid)
+                .ok_or(ConnectError::SessionGone)?;
+            let to_user = session.tx.clone();
+            if frame.len() > limits.max_frame_bytes {
+                let err = format!(
+                    "message too large: {} bytes, the limit is {} (connect_max_frame_bytes)",
+                    frame.len(),
+                    limits.max_frame_bytes
+                );
+                (None, refuse(err, None), to_user, device_tx)
+            } else {
+                match ProtoMsg::decode(frame) {
+                    Err(e) => (None, refuse(e.to_string(), None), to_user, device_tx),
+                    Ok(msg) if !msg.hdr.sid.is_empty() && msg.hdr.sid != sid => {
+                        let err = format!("wrong session id: this session is {sid}");
+                        (None, refuse(err, Some(&msg.hdr)), to_user, device_tx)
+                    }
+                    Ok(mut msg) => {
+                        msg.hdr.sid = sid.to_string();
+                        msg.set_prop("user_id", proto::raw_str(&session.user_id));
+                        let out = msg.encode();
+                        // Checked again after stamping: the device's own read limit applies
+                        // to what it receives.
+                        if out.len() > limits.max_frame_bytes {
+                            let err = format!(
+                                "message too large: {} bytes with the session header, the limit is {} (connect_max_frame_bytes)",
+                                out.len(),
+                                limits.max_frame_bytes
+                            );
+                            (None, refuse(err, Some(&msg.hdr)), to_user, device_tx)
+                        } else {
+                            if msg.hdr.proto == PROTO_SHELL && msg.hdr.typ == "new" {
+                                session.shell = true;
+                            }
+                            (Some(out), None, to_user, device_tx)
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(r) = reply {
+            let _ = to_user.send(Out::Frame(r)).await;
+        }
+        if let Some(f) = forward {
+            // The device's sender is gone only when it left; its session is then gone too.
+            to_device
+                .send(Out::Frame(f))
+                .await
+                .map_err(|_| ConnectError::SessionGone)?;
+        }
+        Ok(())
+    }
+
+    /// The user's socket for `sid` ended: the device is told (shell `stop`, control `close`).
+    pub async fn close_session(&self, tenant: &str, device: &str, sid: &str) {
+        let (tx, frames) = {
+            let mut devices = self.devices.lock().unwrap();
+            let Some(entry) = devices.get_mut(&key(tenant, device)) else {
+                return;
+            };
+            let Some(s) = entry.sessions.remove(sid) else {
+                return;
+            };
+            (entry.tx.clone(), farewell_to_device(sid, &s))
+        };
+        for f in frames {
+            if tx.send(Out::Frame(f)).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_frame_bytes: 100,
+            max_sessions_per_device: 2,
+        }
+    }
+
+    fn next(rx: &mut mpsc::Receiver<Out>) -> ProtoMsg {
+        match rx.try_recv().expect("a queued message") {
+            Out::Frame(f) => ProtoMsg::decode(&f).unwrap(),
+            Out::Close(r) => panic!("closed: {r}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn relays_stamps_and_closes() {
+        let b = Broker::new();
+        assert_eq!(
+            b.open_session("t", "d", "u", &limits()).err(),
+            Some(ConnectError::Offline)
+        );
+        let mut dev = b.attach_device("t", "d");
+        let mut s1 = b.open_session("t", "d", "u1", &limits()).unwrap();
+        let _s2 = b.open_session("t", "d", "u2", &limits()).unwrap();
+        assert_eq!(
+            b.open_session("t", "d", "u3", &limits()).err(),
+            Some(ConnectError::TooManySessions(2))
+        );
+        let msg = ProtoMsg::new(PROTO_SHELL, "new", "");
+        b.from_user("t", "d", &s1.sid, &msg.encode(), &limits())
+            .await
+            .unwrap();
+        let got = next(&mut dev.rx);
+        assert_eq!(got.hdr.sid, s1.sid);
+        assert_eq!(
+            got.hdr.props,
+            vec![("user_id".into(), proto::raw_str("u1"))]
+        );
+        // Oversized: refused to the user, nothing reaches the device.
+        b.from_user("t", "d", &s1.sid, &[0u8; 101], &limits())
+            .await
+            .unwrap();
+        assert_eq!(next(&mut s1.rx).hdr.typ, "error");
+        assert!(dev.rx.try_recv().is_err());
+        // The device answers; only s1 gets it.
+        let reply = ProtoMsg::new(PROTO_SHELL, "shell", &s1.sid).encode();
+        b.from_device("t", "d", dev.conn, reply).await;
+        assert_eq!(next(&mut s1.rx).hdr.typ, "shell");
+        // The user leaves: the device is told to stop the shell, then the session closes.
+        b.close_session("t", "d", &s1.sid).await;
+        assert_eq!(next(&mut dev.rx).hdr.typ, "stop");
+        assert_eq!(next(&mut dev.rx).hdr.typ, "close");
+        // A replaced socket's late detach changes nothing.
+        let dev2 = b.attach_device("t", "d");
+        assert!(matches!(dev.rx.try_recv(), Ok(Out::Close(_))));
+        b.detach_device("t", "d", dev.conn);
+        assert!(b.is_connected("t", "d"));
+        b.detach_device("t", "d", dev2.conn);
+        assert!(!b.is_connected("t", "d"));
+    }
+}

@@ -1,0 +1,402 @@
+//! The deviceconnect relay, black box: a scripted device and scripted users speaking the msgpack
+//! `ProtoMsg` protocol over websockets to the real server. The codec here is independent of
+//! the server's (serde structs via rmp-serde).
+
+mod common;
+
+use common::device::{admitted, claims_free_id, TestDevice};
+use common::{Api, Server};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+struct Hdr {
+    proto: u16,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    typ: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    sid: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    props: BTreeMap<String, Value>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+struct Msg {
+    hdr: Hdr,
+    #[serde(default, with = "bin")]
+    body: Vec<u8>,
+}
+
+/// `body` is msgpack bin, not an array of numbers.
+mod bin {
+    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Vec<u8>, E> {
+                Ok(v.as_bytes().to_vec())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+const SHELL: u16 = 1;
+const CONTROL: u16 = 0xFFFF;
+
+fn msg(proto: u16, typ: &str, sid: &str, body: &[u8]) -> Msg {
+    Msg {
+        hdr: Hdr {
+            proto,
+            typ: typ.into(),
+            sid: sid.into(),
+            props: BTreeMap::new(),
+        },
+        body: body.to_vec(),
+    }
+}
+
+/// Opens a websocket with a bearer token; Err(status) when the server refuses the upgrade.
+fn connect(rt: &Runtime, url: &str, token: &str) -> Result<Ws, u16> {
+    let url = url.replacen("http://", "ws://", 1);
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    rt.block_on(tokio_tungstenite::connect_async(req))
+        .map(|(ws, _)| ws)
+        .map_err(|e| match e {
+            WsError::Http(resp) => resp.status().as_u16(),
+            other => panic!("websocket connect: {other}"),
+        })
+}
+
+fn send(rt: &Runtime, ws: &mut Ws, m: &Msg) {
+    send_raw(rt, ws, rmp_serde::to_vec_named(m).unwrap());
+}
+
+fn send_raw(rt: &Runtime, ws: &mut Ws, bytes: Vec<u8>) {
+    rt.block_on(ws.send(Message::Binary(bytes.into())))
+        .expect("send frame");
+}
+
+/// The next protocol message; None when the socket closes. Pings are skipped.
+fn recv(rt: &Runtime, ws: &mut Ws) -> Option<Msg> {
+    rt.block_on(async {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a message within 10 s");
+            match next {
+                Some(Ok(Message::Binary(b))) => return Some(rmp_serde::from_slice(&b).unwrap()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    })
+}
+
+fn expect(rt: &Runtime, ws: &mut Ws) -> Msg {
+    recv(rt, ws).expect("a message, not a closed socket")
+}
+
+fn status(api: &Api, id: &str) -> String {
+    let v = api.get_json(&format!("/api/management/v1/deviceconnect/devices/{id}"));
+    assert_eq!(v["device_id"], id);
+    v["status"].as_str().unwrap().to_string()
+}
+
+fn wait_status(api: &Api, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(api, id) != want {
+        assert!(Instant::now() < deadline, "device never became {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Rig {
+    server: Server,
+    admin: String,
+    admin_id: String,
+    device_id: String,
+    device_token: String,
+}
+
+fn rig() -> Rig {
+    rig_with(Server::start())
+}
+
+fn rig_with(server: Server) -> Rig {
+    let admin = server.login();
+    let api = Api::new(&server, &admin);
+    let admin_id = api.get_json("/api/management/v1/useradm/users/me")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (device_id, device_token) =
+        admitted(&server, &api, &TestDevice::ed25519("02:00:00:00:0c:01"));
+    Rig {
+        server,
+        admin,
+        admin_id,
+        device_id,
+        device_token,
+    }
+}
+
+impl Rig {
+    fn api(&self) -> Api<'_> {
+        Api::new(&self.server, &self.admin)
+    }
+    fn device(&self, rt: &Runtime) -> Ws {
+        connect(
+            rt,
+            &self.server.url("/api/devices/v1/deviceconnect/connect"),
+            &self.device_token,
+        )
+        .expect("device socket")
+    }
+    fn user(&self, rt: &Runtime, token: &str) -> Result<Ws, u16> {
+        let path = format!(
+            "/api/management/v1/deviceconnect/devices/{}/connect",
+            self.device_id
+        );
+        connect(rt, &self.server.url(&path), token)
+    }
+}
+
+#[test]
+fn relays_sessions_both_ways_and_closes_them() {
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    assert_eq!(status(&api, &r.device_id), "disconnected");
+    assert_eq!(r.user(&rt, &r.admin).err(), Some(409), "offline device");
+
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+
+    // A shell session, opened as mender-cli does: `new` without a sid.
+    let mut u1 = r.user(&rt, &r.admin).unwrap();
+    let mut new = msg(SHELL, "new", "", b"");
+    new.hdr.props.insert("terminal_width".into(), json!(80));
+    new.hdr
+        .props
+        .insert("user_id".into(), json!("someone-else"));
+    send(&rt, &mut u1, &new);
+    let got = expect(&rt, &mut dev);
+    assert_eq!((got.hdr.proto, got.hdr.typ.as_str()), (SHELL, "new"));
+    let s1 = got.hdr.sid.clone();
+    assert!(!s1.is_empty());
+    assert_eq!(
+        got.hdr.props["user_id"],
+        json!(r.admin_id),
+        "stamped, not trusted"
+    );
+    assert_eq!(got.hdr.props["terminal_width"], json!(80));
+
+    // Device → user, in order, only to that session.
+    for body in ["Shell started", "$ ", "a", "b"] {
+        send(&rt, &mut dev, &msg(SHELL, "shell", &s1, body.as_bytes()));
+    }
+    for body in ["Shell started", "$ ", "a", "b"] {
+        let m = expect(&rt, &mut u1);
+        assert_eq!(
+            (m.hdr.sid.as_str(), m.body.as_slice()),
+            (s1.as_str(), body.as_bytes())
+        );
+    }
+    // User → device, in order, sid and user stamped.
+    for body in ["1", "2", "3"] {
+        send(&rt, &mut u1, &msg(SHELL, "shell", &s1, body.as_bytes()));
+    }
+    for body in ["1", "2", "3"] {
+        let m = expect(&rt, &mut dev);
+        assert_eq!(
+            (m.hdr.sid.as_str(), m.body.as_slice()),
+            (s1.as_str(), body.as_bytes())
+        );
+        assert_eq!(m.hdr.props["user_id"], json!(r.admin_id));
+    }
+
+    // A second, concurrent session stays separate.
+    let mut u2 = r.user(&rt, &r.admin).unwrap();
+    send(&rt, &mut u2, &msg(SHELL, "new", "", b""));
+    let s2 = expect(&rt, &mut dev).hdr.sid;
+    assert_ne!(s1, s2);
+    send(&rt, &mut dev, &msg(SHELL, "shell", &s2, b"for two"));
+    send(&rt, &mut dev, &msg(SHELL, "shell", &s1, b"for one"));
+    assert_eq!(expect(&rt, &mut u2).body, b"for two");
+    assert_eq!(expect(&rt, &mut u1).body, b"for one");
+
+    // Refused frames: another session's sid, an oversized message. The device sees neither.
+    send(&rt, &mut u1, &msg(SHELL, "shell", &s2, b"hijack"));
+    let e = expect(&rt, &mut u1);
+    assert_eq!((e.hdr.proto, e.hdr.typ.as_str()), (CONTROL, "error"));
+    send(&rt, &mut u1, &msg(SHELL, "shell", "", &vec![b'x'; 9000]));
+    let e = expect(&rt, &mut u1);
+    assert_eq!(e.hdr.typ, "error");
+    assert!(
+        String::from_utf8_lossy(&e.body).contains("too large"),
+        "{e:?}"
+    );
+    send(&rt, &mut u1, &msg(SHELL, "shell", "", b"after"));
+    assert_eq!(expect(&rt, &mut dev).body, b"after");
+
+    // The user leaves: the device is told to stop the shell and close the session.
+    rt.block_on(u1.close(None)).unwrap();
+    let stop = expect(&rt, &mut dev);
+    assert_eq!(
+        (stop.hdr.proto, stop.hdr.typ.as_str(), stop.hdr.sid.as_str()),
+        (SHELL, "stop", s1.as_str())
+    );
+    let close = expect(&rt, &mut dev);
+    assert_eq!(
+        (
+            close.hdr.proto,
+            close.hdr.typ.as_str(),
+            close.hdr.sid.as_str()
+        ),
+        (CONTROL, "close", s1.as_str())
+    );
+
+    // The device reconnects: the old socket is closed, the old session told and closed.
+    let mut dev2 = r.device(&rt);
+    assert!(recv(&rt, &mut dev).is_none(), "old device socket closed");
+    let mut typs = Vec::new();
+    while let Some(m) = recv(&rt, &mut u2) {
+        typs.push(m.hdr.typ);
+    }
+    assert_eq!(typs.last().map(String::as_str), Some("close"), "{typs:?}");
+    assert!(typs.contains(&"stop".to_string()), "{typs:?}");
+    assert_eq!(status(&api, &r.device_id), "connected");
+    let mut u3 = r.user(&rt, &r.admin).unwrap();
+    send(&rt, &mut u3, &msg(SHELL, "new", "", b""));
+    let s3 = expect(&rt, &mut dev2).hdr.sid;
+    send(&rt, &mut dev2, &msg(SHELL, "shell", &s3, b"new socket"));
+    assert_eq!(expect(&rt, &mut u3).body, b"new socket");
+
+    // The device goes: the user's session is closed, the device is disconnected.
+    rt.block_on(dev2.close(None)).unwrap();
+    let mut last = None;
+    while let Some(m) = recv(&rt, &mut u3) {
+        last = Some(m.hdr.typ);
+    }
+    assert_eq!(last.as_deref(), Some("close"));
+    wait_status(&api, &r.device_id, "disconnected");
+    assert_eq!(r.user(&rt, &r.admin).err(), Some(409));
+}
+
+#[test]
+fn permissions_unknown_devices_and_bad_requests() {
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    let mut tokens = Vec::new();
+    for (i, role) in ["RBAC_ROLE_OBSERVER", "RBAC_ROLE_REMOTE_TERMINAL"]
+        .iter()
+        .enumerate()
+    {
+        let email = format!("dc{i}@example.com");
+        let resp = api.send(
+            "POST",
+            "/api/management/v1/useradm/users",
+            Some(json!({"email": email, "password": "role-password-1", "roles": [role]})),
+        );
+        assert_eq!(resp.status(), 201, "{:?}", resp.text());
+        tokens.push(r.server.login_as(&email, "role-password-1"));
+    }
+    let (observer, terminal) = (&tokens[0], &tokens[1]);
+    let _dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+
+    // Read-only users see the status but may not connect.
+    assert_eq!(
+        status(&Api::new(&r.server, observer), &r.device_id),
+        "connected"
+    );
+    assert_eq!(r.user(&rt, observer).err(), Some(403));
+    assert!(r.user(&rt, terminal).is_ok());
+
+    // Unknown devices, on both routes.
+    let unknown = format!(
+        "/api/management/v1/deviceconnect/devices/{}",
+        claims_free_id()
+    );
+    assert_eq!(api.get(&unknown).status(), 404);
+    assert_eq!(
+        connect(&rt, &r.server.url(&format!("{unknown}/connect")), &r.admin).err(),
+        Some(404)
+    );
+
+    // A plain GET (no upgrade) to an online device is a bad request, not a server error.
+    let connect_path = format!(
+        "/api/management/v1/deviceconnect/devices/{}/connect",
+        r.device_id
+    );
+    assert_eq!(api.get(&connect_path).status(), 400);
+    // The device socket needs a valid device token.
+    let device_url = r.server.url("/api/devices/v1/deviceconnect/connect");
+    assert_eq!(connect(&rt, &device_url, "not-a-token").err(), Some(401));
+    assert_eq!(
+        connect(&rt, &device_url, &r.admin).err(),
+        Some(401),
+        "a user token is not a device token"
+    );
+}
+
+#[test]
+fn silent_devices_are_dropped_and_sessions_limited() {
+    let rt = Runtime::new().unwrap();
+    let r = rig_with(
+        Server::builder()
+            .env("FLEETBOX_CONNECT_PING_SECS", "1")
+            .env("FLEETBOX_CONNECT_MAX_SESSIONS_PER_DEVICE", "1")
+            .start(),
+    );
+    let api = r.api();
+    // The client answers pings only while it reads; this device never reads, so it is silent.
+    let _dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    let started = Instant::now();
+    wait_status(&api, &r.device_id, "disconnected");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A device that keeps reading answers the pings and stays.
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    rt.block_on(async {
+        let until = tokio::time::Instant::now() + Duration::from_millis(3500);
+        while let Ok(Some(frame)) = tokio::time::timeout_at(until, dev.next()).await {
+            assert!(frame.is_ok(), "{frame:?}");
+        }
+    });
+    assert_eq!(status(&api, &r.device_id), "connected");
+
+    // One session per device here: a second is refused before the upgrade.
+    let _u1 = r.user(&rt, &r.admin).unwrap();
+    assert_eq!(r.user(&rt, &r.admin).err(), Some(422));
+}
