@@ -156,12 +156,16 @@ pub async fn serve(config: Config) -> Result<()> {
     let (db, tenant) = open_store(&config).await?;
     bootstrap_admin(&db, &tenant, &config).await?;
     let keys = TokenKeys::load_or_create(&config.data_dir.join("secrets").join("token.key"))?;
+    // A device whose tokens end loses its deviceconnect socket.
+    let connect = Arc::new(crate::connect::Broker::new());
+    let device_tokens = Arc::new(TokenCache::new());
+    device_tokens.on_tokens_ended(connect.clone());
     let state = AppState {
         config: Arc::new(config.clone()),
         db: db.clone(),
         keys,
         default_tenant: Arc::new(tenant),
-        device_tokens: Arc::new(TokenCache::new()),
+        device_tokens,
         artifacts: Arc::new(Store::new(
             &config.data_dir,
             config.artifact_max_bytes,
@@ -181,7 +185,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 lockout: Duration::from_secs(config.login_lockout_secs),
             },
         )),
-        connect: Arc::new(crate::connect::Broker::new()),
+        connect,
     };
     spawn_housekeeping(db.clone(), config.audit_retention_days);
     let router = api::router(state);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::device::{admitted, claims_free_id, TestDevice};
+use common::device::{admitted, claims, claims_free_id, TestDevice};
 use common::{Api, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -139,6 +139,7 @@ struct Rig {
     admin_id: String,
     device_id: String,
     device_token: String,
+    dev: TestDevice,
 }
 
 fn rig() -> Rig {
@@ -152,14 +153,15 @@ fn rig_with(server: Server) -> Rig {
         .as_str()
         .unwrap()
         .to_string();
-    let (device_id, device_token) =
-        admitted(&server, &api, &TestDevice::ed25519("02:00:00:00:0c:01"));
+    let dev = TestDevice::ed25519("02:00:00:00:0c:01");
+    let (device_id, device_token) = admitted(&server, &api, &dev);
     Rig {
         server,
         admin,
         admin_id,
         device_id,
         device_token,
+        dev,
     }
 }
 
@@ -168,12 +170,12 @@ impl Rig {
         Api::new(&self.server, &self.admin)
     }
     fn device(&self, rt: &Runtime) -> Ws {
-        connect(
-            rt,
-            &self.server.url("/api/devices/v1/deviceconnect/connect"),
-            &self.device_token,
-        )
-        .expect("device socket")
+        self.device_with(rt, &self.device_token)
+            .expect("device socket")
+    }
+    fn device_with(&self, rt: &Runtime, token: &str) -> Result<Ws, u16> {
+        let url = self.server.url("/api/devices/v1/deviceconnect/connect");
+        connect(rt, &url, token)
     }
     fn user(&self, rt: &Runtime, token: &str) -> Result<Ws, u16> {
         let path = format!(
@@ -399,4 +401,137 @@ fn silent_devices_are_dropped_and_sessions_limited() {
     // One session per device here: a second is refused before the upgrade.
     let _u1 = r.user(&rt, &r.admin).unwrap();
     assert_eq!(r.user(&rt, &r.admin).err(), Some(422));
+}
+
+/// A user with one built-in role; returns its login token.
+fn user_with_role(r: &Rig, email: &str, role: &str) -> String {
+    let resp = r.api().send(
+        "POST",
+        "/api/management/v1/useradm/users",
+        Some(json!({"email": email, "password": "role-password-1", "roles": [role]})),
+    );
+    assert_eq!(resp.status(), 201, "{:?}", resp.text());
+    r.server.login_as(email, "role-password-1")
+}
+
+/// The socket ends (close frame or EOF) without any more protocol messages.
+fn expect_closed(rt: &Runtime, ws: &mut Ws) {
+    if let Some(m) = recv(rt, ws) {
+        panic!("expected the socket to close, got {m:?}");
+    }
+}
+
+#[test]
+fn mender_client_triggers() {
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    let base = format!("/api/management/v1/deviceconnect/devices/{}", r.device_id);
+    let observer = user_with_role(&r, "trig-ro@example.com", "RBAC_ROLE_OBSERVER");
+    assert_eq!(
+        api.send("POST", &format!("{base}/check-update"), None)
+            .status(),
+        409,
+        "offline device"
+    );
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    for typ in ["check-update", "send-inventory"] {
+        let path = format!("{base}/{typ}");
+        let ro = Api::new(&r.server, &observer);
+        assert_eq!(ro.send("POST", &path, None).status(), 403, "{typ}");
+        assert_eq!(api.send("POST", &path, None).status(), 202, "{typ}");
+        // As the captured server sends it: proto 4, no sid, no body, the user's id.
+        let m = expect(&rt, &mut dev);
+        assert_eq!((m.hdr.proto, m.hdr.typ.as_str()), (4, typ));
+        assert_eq!(m.hdr.sid, "");
+        assert!(m.body.is_empty());
+        assert_eq!(m.hdr.props.len(), 1, "{:?}", m.hdr.props);
+        assert_eq!(m.hdr.props["user_id"], r.admin_id.as_str());
+        let unknown = format!(
+            "/api/management/v1/deviceconnect/devices/{}/{typ}",
+            claims_free_id()
+        );
+        assert_eq!(api.send("POST", &unknown, None).status(), 404);
+    }
+    // The device's answer goes nowhere and breaks nothing.
+    let mut answer = msg(4, "check-update", "", b"");
+    answer.hdr.props.insert("status".into(), json!(1));
+    send(&rt, &mut dev, &answer);
+    let logs = api.get_json("/api/management/v1/auditlogs/logs?per_page=100");
+    for typ in ["check-update", "send-inventory"] {
+        assert!(
+            logs.as_array().unwrap().iter().any(|l| l["action"] == typ
+                && l["object"]["type"] == "device"
+                && l["object"]["id"] == r.device_id.as_str()),
+            "no {typ} in {logs:#}"
+        );
+    }
+    drop(dev);
+    wait_status(&api, &r.device_id, "disconnected");
+    let path = format!("{base}/send-inventory");
+    assert_eq!(api.send("POST", &path, None).status(), 409);
+}
+
+#[test]
+fn ending_the_token_closes_the_socket() {
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    let mut user = r.user(&rt, &r.admin).unwrap();
+
+    // Revoking the token the socket was made with closes it and its sessions.
+    let jti = claims(&r.device_token)["jti"].as_str().unwrap().to_string();
+    let path = format!("/api/management/v2/devauth/tokens/{jti}");
+    assert_eq!(api.send("DELETE", &path, None).status(), 204);
+    expect_closed(&rt, &mut dev);
+    assert_eq!(status(&api, &r.device_id), "disconnected");
+    let mut last = None;
+    while let Some(m) = recv(&rt, &mut user) {
+        last = Some(m.hdr.typ);
+    }
+    assert_eq!(last.as_deref(), Some("close"));
+    assert_eq!(r.device_with(&rt, &r.device_token).err(), Some(401));
+
+    // The device reconnects with a new token, which works until it is decommissioned.
+    let (code, token) = r.dev.auth(&r.server.http, "");
+    assert_eq!(code, 200, "{token}");
+    let mut dev = r.device_with(&rt, &token).unwrap();
+    wait_status(&api, &r.device_id, "connected");
+    let path = format!("/api/management/v2/devauth/devices/{}", r.device_id);
+    assert_eq!(api.send("DELETE", &path, None).status(), 204);
+    expect_closed(&rt, &mut dev);
+}
+
+#[test]
+fn internal_deviceconnect() {
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    let tenant = claims(&r.device_token)["mender.tenant"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = r.server.client();
+    let base = r.server.url("/api/internal/v1/deviceconnect/tenants");
+    let post = |url: &str, body: Value| c.post(url).json(&body).send().unwrap().status();
+    for _ in 0..2 {
+        assert_eq!(post(&base, json!({ "tenant_id": tenant })), 201);
+    }
+    assert_eq!(post(&base, json!({})), 400);
+    let devices = format!("{base}/{tenant}/devices");
+    assert_eq!(post(&devices, json!({ "device_id": r.device_id })), 201);
+    assert_eq!(post(&devices, json!({ "device_id": "not-a-uuid" })), 400);
+    assert_eq!(post(&devices, json!({})), 400);
+
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    let one = format!("{devices}/{}", r.device_id);
+    assert_eq!(c.delete(&one).send().unwrap().status(), 202);
+    expect_closed(&rt, &mut dev);
+    assert_eq!(status(&api, &r.device_id), "disconnected");
+    // Idempotent for a device without a socket.
+    assert_eq!(c.delete(&one).send().unwrap().status(), 202);
 }

@@ -9,6 +9,7 @@
 
 pub mod proto;
 
+use crate::core::devices::token_cache::{Ended, TokensEnded};
 use proto::{ProtoMsg, PROTO_CONTROL, PROTO_SHELL};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +69,8 @@ struct Session {
 
 struct DeviceEntry {
     conn: u64,
+    /// The `jti` of the token the device connected with.
+    token_id: String,
     tx: mpsc::Sender<Out>,
     sessions: HashMap<String, Session>,
 }
@@ -128,12 +131,14 @@ impl Broker {
             .contains_key(&key(tenant, device))
     }
 
-    /// Registers a device's new socket; a socket it had before is closed and its sessions end.
-    pub fn attach_device(&self, tenant: &str, device: &str) -> DeviceLink {
+    /// Registers a device's new socket, made with the token `token_id`; a socket it had before
+    /// is closed and its sessions end.
+    pub fn attach_device(&self, tenant: &str, device: &str, token_id: &str) -> DeviceLink {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
         let entry = DeviceEntry {
             conn,
+            token_id: token_id.to_string(),
             tx,
             sessions: HashMap::new(),
         };
@@ -164,6 +169,58 @@ impl Broker {
         for (sid, s) in &entry.sessions {
             farewell_to_user(sid, s, "device disconnected");
         }
+    }
+
+    /// Closes the sockets of the devices `which` picks (their sessions end); returns how many.
+    fn disconnect_where(
+        &self,
+        why: &'static str,
+        which: impl Fn(&Key, &DeviceEntry) -> bool,
+    ) -> usize {
+        let gone: Vec<(Key, DeviceEntry)> = {
+            let mut devices = self.devices.lock().unwrap();
+            let keys: Vec<Key> = devices
+                .iter()
+                .filter(|(k, e)| which(k, e))
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| devices.remove(&k).map(|e| (k, e)))
+                .collect()
+        };
+        for ((_, device), entry) in &gone {
+            tracing::info!(device, why, "closing the device's deviceconnect socket");
+            let _ = entry.tx.try_send(Out::Close(why));
+            for (sid, s) in &entry.sessions {
+                farewell_to_user(sid, s, why);
+            }
+        }
+        gone.len()
+    }
+
+    /// Closes a device's socket, if it has one; true if it had.
+    pub fn disconnect(&self, tenant: &str, device: &str, why: &'static str) -> bool {
+        let k = key(tenant, device);
+        self.disconnect_where(why, |key, _| *key == k) > 0
+    }
+
+    /// Queues a sessionless message to a connected device (mender-client triggers).
+    pub async fn send_to_device(
+        &self,
+        tenant: &str,
+        device: &str,
+        msg: &ProtoMsg,
+    ) -> Result<(), ConnectError> {
+        let tx = self
+            .devices
+            .lock()
+            .unwrap()
+            .get(&key(tenant, device))
+            .map(|e| e.tx.clone())
+            .ok_or(ConnectError::Offline)?;
+        tx.send(Out::Frame(msg.encode()))
+            .await
+            .map_err(|_| ConnectError::Offline)
     }
 
     /// A frame from the device's socket `conn`: routed to the session named by its `sid`.
@@ -316,6 +373,18 @@ impl Broker {
     }
 }
 
+/// A device whose token ended loses its socket, so that it reconnects with a valid one.
+impl TokensEnded for Broker {
+    fn tokens_ended(&self, what: Ended<'_>) {
+        let why = "the device's token was revoked";
+        match what {
+            Ended::Devices(ids) => self.disconnect_where(why, |(_, d), _| ids.contains(d)),
+            Ended::Token(jti) => self.disconnect_where(why, |_, e| e.token_id == jti),
+            Ended::Tenant(t) => self.disconnect_where(why, |(tenant, _), _| tenant == t),
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,7 +410,7 @@ mod tests {
             b.open_session("t", "d", "u", &limits()).err(),
             Some(ConnectError::Offline)
         );
-        let mut dev = b.attach_device("t", "d");
+        let mut dev = b.attach_device("t", "d", "j1");
         let mut s1 = b.open_session("t", "d", "u1", &limits()).unwrap();
         let _s2 = b.open_session("t", "d", "u2", &limits()).unwrap();
         assert_eq!(
@@ -373,11 +442,21 @@ mod tests {
         assert_eq!(next(&mut dev.rx).hdr.typ, "stop");
         assert_eq!(next(&mut dev.rx).hdr.typ, "close");
         // A replaced socket's late detach changes nothing.
-        let dev2 = b.attach_device("t", "d");
+        let mut dev2 = b.attach_device("t", "d", "j2");
         assert!(matches!(dev.rx.try_recv(), Ok(Out::Close(_))));
         b.detach_device("t", "d", dev.conn);
         assert!(b.is_connected("t", "d"));
+        // Ending another token leaves the socket; ending its own closes it.
+        b.tokens_ended(Ended::Token("j1"));
+        assert!(b.is_connected("t", "d"));
+        b.tokens_ended(Ended::Token("j2"));
+        assert!(!b.is_connected("t", "d"));
+        assert!(matches!(dev2.rx.try_recv(), Ok(Out::Close(_))));
         b.detach_device("t", "d", dev2.conn);
+        let _dev3 = b.attach_device("t", "d", "j3");
+        b.tokens_ended(Ended::Devices(&["other".into()]));
+        assert!(b.is_connected("t", "d"));
+        b.tokens_ended(Ended::Tenant("t"));
         assert!(!b.is_connected("t", "d"));
     }
 }

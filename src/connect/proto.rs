@@ -10,6 +10,8 @@
 use rmp::Marker;
 
 pub const PROTO_SHELL: u16 = 1;
+/// mender-client triggers (`check-update`, `send-inventory`), sessionless.
+pub const PROTO_MENDER_CLIENT: u16 = 4;
 pub const PROTO_CONTROL: u16 = 0xFFFF;
 
 /// Nesting deeper than this is refused rather than recursed into.

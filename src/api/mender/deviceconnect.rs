@@ -6,15 +6,18 @@ use super::devauth::id_param;
 use crate::api::device_auth::Device;
 use crate::api::routes::Routes;
 use crate::api::AppState;
+use crate::connect::proto::{self, ProtoMsg, PROTO_MENDER_CLIENT};
 use crate::connect::{Broker, ConnectError, Limits, Out};
+use crate::core::audit::{self, Entry};
 use crate::core::{devices, Principal};
 use crate::error::{Error, Result};
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,6 +34,14 @@ pub fn management_routes() -> Routes {
     Routes::new()
         .route(&format!("{BASE}/devices/{{id}}"), get(status))
         .route(&format!("{BASE}/devices/{{id}}/connect"), get(user_connect))
+        .route(
+            &format!("{BASE}/devices/{{id}}/check-update"),
+            post(check_update),
+        )
+        .route(
+            &format!("{BASE}/devices/{{id}}/send-inventory"),
+            post(send_inventory),
+        )
 }
 
 fn limits(state: &AppState) -> Limits {
@@ -87,7 +98,7 @@ async fn device_connect(
     Ok(ws
         .max_message_size(socket_cap(&limits))
         .on_upgrade(move |socket| async move {
-            let link = broker.attach_device(&dev.tenant_id, &dev.device_id);
+            let link = broker.attach_device(&dev.tenant_id, &dev.device_id, &dev.token_id);
             tracing::info!(device = %dev.device_id, "device connected (deviceconnect)");
             let peer = Peer {
                 broker: broker.clone(),
@@ -145,6 +156,49 @@ async fn user_connect(
             peer.end_session().await;
             tracing::info!(user = %p.email, device = %peer.device, sid = %link.sid, why, "remote session closed");
         }))
+}
+
+async fn check_update(
+    state: State<AppState>,
+    p: Principal,
+    id: Path<String>,
+) -> Result<StatusCode> {
+    trigger(state, p, id, "check-update").await
+}
+
+async fn send_inventory(
+    state: State<AppState>,
+    p: Principal,
+    id: Path<String>,
+) -> Result<StatusCode> {
+    trigger(state, p, id, "send-inventory").await
+}
+
+/// Tells the device's mender client to check for an update or send its inventory now: a
+/// sessionless proto-4 message `{"proto":4,"typ":<typ>,"props":{"user_id":U}}`, as the real
+/// server sends it. The device's answer (`status` 1) is not waited for.
+async fn trigger(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    typ: &str,
+) -> Result<StatusCode> {
+    let id = id_param(&id);
+    devices::get(&state.db, &p.tenant_id, &id).await?;
+    let mut msg = ProtoMsg::new(PROTO_MENDER_CLIENT, typ, "");
+    msg.set_prop("user_id", proto::raw_str(&p.user_id));
+    state
+        .connect
+        .send_to_device(&p.tenant_id, &id, &msg)
+        .await
+        .map_err(|_| offline())?;
+    tracing::info!(user = %p.email, device = %id, typ, "mender-client trigger sent");
+    audit::record(
+        &state.db,
+        Entry::by(&p, typ, "device", &id).detail(json!({ "deviceconnect": typ })),
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 fn offline() -> Error {

@@ -10,6 +10,7 @@ mod deployments_internal;
 pub mod devauth;
 pub(crate) mod devauth_internal;
 mod deviceconnect;
+mod deviceconnect_internal;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
@@ -69,4 +70,5 @@ pub fn internal_routes(max_upload: u64) -> Routes {
         .merge(tenantadm_internal::routes())
         .merge(useradm_internal::routes())
         .merge(useradm::internal_routes())
+        .merge(deviceconnect_internal::routes())
 }

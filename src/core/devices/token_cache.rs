@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use rusqlite::OptionalExtension;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// Entries kept at most; beyond it the cache starts over (it refills from the database).
 const MAX_ENTRIES: usize = 200_000;
@@ -34,8 +34,26 @@ pub struct DeviceIdentity {
     pub token_id: String,
 }
 
+/// Tokens that just ended (after the change was committed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ended<'a> {
+    /// Some or all tokens of these devices.
+    Devices(&'a [String]),
+    /// The token with this `jti`.
+    Token(&'a str),
+    /// Tokens of this tenant (suspended or deleted here).
+    Tenant(&'a str),
+}
+
+/// Told whenever device tokens end, e.g. to close connections made with them. Set once at
+/// startup; it must not block.
+pub trait TokensEnded: Send + Sync {
+    fn tokens_ended(&self, what: Ended<'_>);
+}
+
 #[derive(Default)]
 pub struct TokenCache {
+    listener: OnceLock<Arc<dyn TokensEnded>>,
     valid: RwLock<HashMap<String, DeviceIdentity>>,
     generation: AtomicU64,
     /// When the tenants table was last looked at (ms since the epoch).
@@ -98,23 +116,43 @@ impl TokenCache {
         Ok(id)
     }
 
+    /// Sets who is told when tokens end (once; a second call changes nothing).
+    pub fn on_tokens_ended(&self, listener: Arc<dyn TokensEnded>) {
+        let _ = self.listener.set(listener);
+    }
+
+    fn tell(&self, what: Ended<'_>) {
+        if let Some(l) = self.listener.get() {
+            l.tokens_ended(what);
+        }
+    }
+
     /// Call after committing a change that ends tokens of these devices.
     pub fn forget_devices(&self, device_ids: &[String]) {
-        let mut valid = self.valid.write().unwrap();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        valid.retain(|_, v| !device_ids.contains(&v.device_id));
+        {
+            let mut valid = self.valid.write().unwrap();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            valid.retain(|_, v| !device_ids.contains(&v.device_id));
+        }
+        self.tell(Ended::Devices(device_ids));
     }
 
     pub fn forget_token(&self, jti: &str) {
-        let mut valid = self.valid.write().unwrap();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        valid.remove(jti);
+        {
+            let mut valid = self.valid.write().unwrap();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            valid.remove(jti);
+        }
+        self.tell(Ended::Token(jti));
     }
 
     pub fn forget_tenant(&self, tenant_id: &str) {
-        let mut valid = self.valid.write().unwrap();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        valid.retain(|_, v| v.tenant_id != tenant_id);
+        {
+            let mut valid = self.valid.write().unwrap();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            valid.retain(|_, v| v.tenant_id != tenant_id);
+        }
+        self.tell(Ended::Tenant(tenant_id));
     }
 
     /// Drops the entries of tenants changed (or deleted) by another process since the last
