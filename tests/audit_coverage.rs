@@ -56,25 +56,8 @@ fn ok(r: reqwest::blocking::Response, what: &str) -> reqwest::blocking::Response
 }
 
 /// Generates a single-file artifact on the server; returns its id.
-fn generate(s: &Server, api: &Api, name: &str) -> String {
-    let form = reqwest::blocking::multipart::Form::new()
-        .text("name", name.to_string())
-        .text("device_types_compatible", "rig-device")
-        .text("type", "single_file")
-        .text("args", r#"{"dest_dir": "/opt/app"}"#)
-        .part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(vec![1u8; 100]).file_name("f.bin"),
-        );
-    let r = s
-        .client()
-        .post(s.url("/api/management/v1/deployments/artifacts/generate"))
-        .bearer_auth(&api.token)
-        .multipart(form)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text());
-    common::artifacts::location_id(&r)
+fn generate(api: &Api, name: &str) -> String {
+    common::artifacts::generate(api, name, "rig-device", "/opt/app", vec![1u8; 100])
 }
 
 #[test]
@@ -192,7 +175,7 @@ fn every_admin_change_is_audited() {
 
     // artifacts: generate (an upload), edit, delete; deployments: create, abort, and a
     // device's deployments ended.
-    let art = generate(&s, &api, "fw-1");
+    let art = generate(&api, "fw-1");
     ok(
         api.send(
             "PUT",
@@ -201,7 +184,7 @@ fn every_admin_change_is_audited() {
         ),
         "edit",
     );
-    let spare = generate(&s, &api, "fw-spare");
+    let spare = generate(&api, "fw-spare");
     ok(
         api.send("DELETE", &format!("{ART}/{spare}"), None),
         "artifact delete",

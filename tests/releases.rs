@@ -16,26 +16,7 @@ const ARTIFACTS: &str = "/api/management/v1/deployments/artifacts";
 
 /// Generates a single-file artifact on the server (M42); returns its id.
 fn generate(api: &Api, name: &str, device_type: &str) -> String {
-    let form = reqwest::blocking::multipart::Form::new()
-        .text("name", name.to_string())
-        .text("device_types_compatible", device_type.to_string())
-        .text("type", "single_file")
-        .text("args", r#"{"dest_dir": "/tmp"}"#)
-        .part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(name.as_bytes().to_vec())
-                .file_name("payload.bin"),
-        );
-    let r = api
-        .server
-        .client()
-        .post(api.server.url(&format!("{ARTIFACTS}/generate")))
-        .bearer_auth(&api.token)
-        .multipart(form)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text());
-    location_id(&r)
+    common::artifacts::generate(api, name, device_type, "/tmp", name.as_bytes().to_vec())
 }
 
 fn names(v: &Value) -> Vec<String> {

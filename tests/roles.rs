@@ -280,23 +280,7 @@ fn a_group_scoped_role_sees_and_deploys_only_its_group() {
     );
 
     // Deployments: only to the lab.
-    let form = reqwest::blocking::multipart::Form::new()
-        .text("name", "scoped-1")
-        .text("device_types_compatible", "test-device")
-        .text("type", "single_file")
-        .text("args", r#"{"dest_dir": "/tmp"}"#)
-        .part(
-            "file",
-            reqwest::blocking::multipart::Part::bytes(vec![7u8; 100]).file_name("blob.bin"),
-        );
-    let r = server
-        .client()
-        .post(server.url("/api/management/v1/deployments/artifacts/generate"))
-        .bearer_auth(&admin.token)
-        .multipart(form)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text());
+    common::artifacts::generate(&admin, "scoped-1", "test-device", "/tmp", vec![7u8; 100]);
     let deploy = |path: &str, body: Value| ops.send("POST", path, Some(body));
     let base = json!({"name": "d", "artifact_name": "scoped-1"});
     let with = |extra: Value| {
@@ -332,6 +316,18 @@ fn a_group_scoped_role_sees_and_deploys_only_its_group() {
         ops.send("PUT", &format!("{DEPLOY}/{dep}/status"), Some(abort))
             .status(),
         204
+    );
+
+    // Remote access: the lab device's state and (offline) connection attempt pass the check;
+    // the prod device is out of reach.
+    const DC: &str = "/api/management/v1/deviceconnect/devices";
+    assert_eq!(ops.get(&format!("{DC}/{lab}")).status(), 200);
+    assert_mender_error(ops.get(&format!("{DC}/{prod}")), 403);
+    assert_mender_error(ops.get(&format!("{DC}/{lab}/connect")), 409);
+    assert_mender_error(ops.get(&format!("{DC}/{prod}/connect")), 403);
+    assert_mender_error(
+        ops.send("POST", &format!("{DC}/{prod}/check-update"), None),
+        403,
     );
 
     // Users and audit logs are out of reach of this role.

@@ -91,26 +91,56 @@ fn ctx_of(req: &Request) -> RequestCtx {
 /// Middleware: a signed-in user whose roles permit this request.
 pub async fn require_permission(
     State(state): State<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Result<Response> {
-    let ctx = ctx_of(&req);
-    let p = authenticate(&state, req.headers(), &ctx).await?;
+    let (mut parts, body) = req.into_parts();
+    match permitted(&state, &parts).await {
+        Ok(p) => {
+            parts.extensions.insert(p);
+            Ok(next.run(Request::from_parts(parts, body)).await)
+        }
+        Err(e) => {
+            drain_small_body(body).await;
+            Err(e)
+        }
+    }
+}
+
+/// Who is calling and whether their roles permit this request (with the device and release
+/// scopes the handler must honour).
+async fn permitted(state: &AppState, req: &Parts) -> Result<Principal> {
+    let ctx = req
+        .extensions
+        .get::<RequestCtx>()
+        .cloned()
+        .unwrap_or_else(super::context::current);
+    let mut p = authenticate(state, &req.headers, &ctx).await?;
     if p.tfa_setup_required {
         return Err(Error::Forbidden(
             "two-factor authentication must be set up first".into(),
         ));
     }
-    let resource = resource_of(req.uri().path());
-    let operation = operation_of(req.method(), &resource);
+    let resource = resource_of(req.uri.path());
+    let operation = operation_of(&req.method, &resource);
     authorize(&p, "http", &resource, operation)?;
-    let mut p = p;
     p.device_scope = p.device_scope_for("http", &resource, operation);
-    super::scope::check(&state, &p, &resource, operation, &p.device_scope).await?;
+    super::scope::check(state, &p, &resource, operation, &p.device_scope).await?;
     p.release_scope = p.release_scope_for("http", &resource, operation);
-    super::release_scope::check(&state, &p, &resource, operation, &p.release_scope).await?;
-    req.extensions_mut().insert(p);
-    Ok(next.run(req).await)
+    super::release_scope::check(state, &p, &resource, operation, &p.release_scope).await?;
+    Ok(p)
+}
+
+/// Reads (and drops) a refused request's body when it is small, so that a client still sending
+/// it reads our 401/403 instead of a reset connection. A large body is left unread: the
+/// connection is then closed, which is cheaper than receiving an upload we refuse.
+async fn drain_small_body(body: axum::body::Body) {
+    const SMALL: usize = 64 * 1024;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        axum::body::to_bytes(body, SMALL),
+    )
+    .await;
 }
 
 /// Middleware: any signed-in user (for what users may always do on themselves).

@@ -101,21 +101,6 @@ pub async fn revoke_all(
     .await
 }
 
-/// Facts about a token in use, read while resolving it: whether its user still has to set up
-/// the 2FA their tenant requires, and when the token was last used.
-pub fn use_facts_in(conn: &Connection, jti: &str, tenant_id: &str) -> Result<(bool, Option<i64>)> {
-    let (totp_enabled, last_used): (bool, Option<i64>) = conn.query_row(
-        "SELECT u.totp_enabled, t.last_used_ts FROM user_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.jti = ?1",
-        [jti],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok((
-        super::tfa::setup_required_in(conn, tenant_id, totp_enabled)?,
-        last_used,
-    ))
-}
-
 /// Called on every authenticated request with the token's recorded last use: refreshes it in
 /// the background when it is older than the granularity, and otherwise does nothing.
 pub fn note_use(db: &Db, jti: &str, last_used_ts: Option<i64>) {

@@ -69,17 +69,28 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
     }
     let db2 = db.clone();
     db.read(move |conn| {
-        let row: Option<(Option<i64>, String, String, String)> = conn
+        type Row = (Option<i64>, String, String, String, bool, Option<i64>);
+        let row: Option<Row> = conn
             .query_row(
-                "SELECT t.revoked_ts, u.email, u.status, n.status FROM user_tokens t
+                "SELECT t.revoked_ts, u.email, u.status, n.status, u.totp_enabled, t.last_used_ts
+                 FROM user_tokens t
                  JOIN users u ON u.id = t.user_id
                  JOIN tenants n ON n.id = u.tenant_id
                  WHERE t.jti = ?1 AND t.user_id = ?2",
                 params![claims.jti, claims.sub],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((revoked, email, status, tenant_status)) = row else {
+        let Some((revoked, email, status, tenant_status, totp_enabled, last_used)) = row else {
             return Err(Error::Unauthorized("token revoked".into()));
         };
         if revoked.is_some() {
@@ -93,8 +104,7 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
         if tenant_status != "active" {
             return Err(Error::Unauthorized("tenant account suspended".into()));
         }
-        let (tfa_setup_required, last_used) =
-            super::sessions::use_facts_in(conn, &claims.jti, &claims.tenant)?;
+        let tfa_setup_required = super::tfa::setup_required_in(conn, &claims.tenant, totp_enabled)?;
         super::sessions::note_use(&db2, &claims.jti, last_used);
         Ok(Principal {
             tenant_id: claims.tenant,

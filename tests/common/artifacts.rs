@@ -1,4 +1,5 @@
-//! Artifacts for tests, made with the real `mender-artifact` through the rig's script.
+//! Artifacts for tests: made with the real `mender-artifact` through the rig's script, or by the
+//! server's own `generate` endpoint.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -83,4 +84,40 @@ pub fn tool_available(test: &str) -> bool {
     }
     eprintln!("SKIPPED {test}: mender-artifact is not installed");
     false
+}
+
+/// Has the server generate a single-file artifact installing `content` into `dest_dir`;
+/// returns its id.
+pub fn generate(
+    api: &super::Api,
+    name: &str,
+    device_type: &str,
+    dest_dir: &str,
+    content: Vec<u8>,
+) -> String {
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("name", name.to_string())
+        .text("device_types_compatible", device_type.to_string())
+        .text("type", "single_file")
+        .text(
+            "args",
+            serde_json::json!({ "dest_dir": dest_dir }).to_string(),
+        )
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(content).file_name("payload.bin"),
+        );
+    let r = api
+        .server
+        .client()
+        .post(
+            api.server
+                .url("/api/management/v1/deployments/artifacts/generate"),
+        )
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    location_id(&r)
 }
