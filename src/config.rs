@@ -73,6 +73,16 @@ pub struct Config {
     pub connect_max_frame_bytes: u64,
     /// Remote access: concurrent user sessions per device.
     pub connect_max_sessions_per_device: u64,
+    /// Remote access: concurrent sessions one user may hold over all devices.
+    pub connect_max_sessions_per_user: u64,
+    /// Remote access: a session with no terminal, port-forward or file traffic for this long is
+    /// closed (0: never).
+    pub connect_idle_timeout_secs: u64,
+    /// Remote access: terminal output kept per session for playback; output past it is counted
+    /// but not kept (0: no recording).
+    pub connect_recording_max_bytes: u64,
+    /// Remote access: largest file `upload` accepts (`download` streams without a limit).
+    pub connect_file_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -111,6 +121,10 @@ impl Default for Config {
             connect_ping_secs: 30,
             connect_max_frame_bytes: 8192,
             connect_max_sessions_per_device: 16,
+            connect_max_sessions_per_user: 8,
+            connect_idle_timeout_secs: 1800,
+            connect_recording_max_bytes: 1024 * 1024,
+            connect_file_max_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -263,6 +277,12 @@ impl Config {
                 self.connect_max_sessions_per_device,
                 1,
             ),
+            (
+                "connect_max_sessions_per_user",
+                self.connect_max_sessions_per_user,
+                1,
+            ),
+            ("connect_file_max_bytes", self.connect_file_max_bytes, 1),
         ] {
             if v < min {
                 return Err(format!("configuration key `{key}`: must be at least {min}"));

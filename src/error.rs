@@ -40,6 +40,12 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
+    /// Something the server relies on (a device's remote session) failed or answered wrongly.
+    #[error("{0}")]
+    BadGateway(String),
+    /// Something the server relies on (a device's remote session) did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// Detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,6 +120,8 @@ impl Error {
             Error::LimitReached(_) | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Error::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +150,8 @@ impl Error {
             Error::Unprocessable(_) => "unprocessable_entity",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::TooManyRequests { .. } => "too_many_requests",
+            Error::BadGateway(_) => "bad_gateway",
+            Error::GatewayTimeout(_) => "gateway_timeout",
             Error::Internal(_) => "internal_server_error",
         }
     }
@@ -160,6 +170,8 @@ impl Error {
             Error::LimitReached(_) | Error::Unprocessable(_) => "UNPROCESSABLE_ENTITY",
             Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            Error::BadGateway(_) => "BAD_GATEWAY",
+            Error::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

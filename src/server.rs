@@ -146,8 +146,30 @@ fn spawn_housekeeping(db: Db, audit_retention_days: u64) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("purging old audit-log entries: {e}"),
             }
+            match crate::core::remote_sessions::purge_older_than(&db, audit_retention_days).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "purged old remote-session records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("purging old remote-session records: {e}"),
+            }
         }
     });
+}
+
+/// Files spooled for device uploads (`deviceconnect .../upload`) are removed when their request
+/// ends; after a crash they would stay, so they are swept at start.
+fn remove_stale_uploads(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("upload-") && name.ends_with(".part") {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!("removing stale upload {}: {err}", e.path().display());
+            }
+        }
+    }
 }
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -156,6 +178,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let (db, tenant) = open_store(&config).await?;
     bootstrap_admin(&db, &tenant, &config).await?;
     let keys = TokenKeys::load_or_create(&config.data_dir.join("secrets").join("token.key"))?;
+    remove_stale_uploads(&config.data_dir.join("tmp"));
     // A device whose tokens end loses its deviceconnect socket.
     let connect = Arc::new(crate::connect::Broker::new());
     let device_tokens = Arc::new(TokenCache::new());
@@ -185,8 +208,9 @@ pub async fn serve(config: Config) -> Result<()> {
                 lockout: Duration::from_secs(config.login_lockout_secs),
             },
         )),
-        connect,
+        connect: connect.clone(),
     };
+    let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);
     let router = api::router(state);
     // Each listener tells handlers its scheme, for links back to this server.
@@ -251,6 +275,15 @@ pub async fn serve(config: Config) -> Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     for (_, handle, _) in &tasks {
         handle.graceful_shutdown(Some(grace));
+    }
+    // Websockets live as long as their peers want; end them so they do not hold the exit.
+    let closed = shutdown_connect.shutdown();
+    if closed > 0 {
+        tracing::info!(devices = closed, "closed remote-access sockets");
+    }
+    // Their loops store the sessions' records as they end; the database must still be open.
+    if !shutdown_connect.sessions_finished(grace).await {
+        tracing::warn!("remote sessions still open after the grace period");
     }
     let mut error = None;
     for (proto, _, task) in tasks {

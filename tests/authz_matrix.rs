@@ -69,8 +69,8 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
     match role {
         // Admin: full access.
         "RBAC_ROLE_PERMIT_ALL" => true,
-        // Read Access: see devices, deployments, releases, users and the audit log; change
-        // nothing; no remote access.
+        // Read Access: see devices, deployments, releases, users and the audit log (with the
+        // recorded terminal sessions); change nothing; no remote access.
         "RBAC_ROLE_OBSERVER" => {
             read && (under(
                 &res,
@@ -79,6 +79,7 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
                     "admission",
                     "inventory",
                     "auditlogs",
+                    "deviceconnect/sessions",
                     "deployments/deployments",
                     "deployments/artifacts",
                     "deployments/releases",

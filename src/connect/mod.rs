@@ -7,13 +7,16 @@
 //! When either side goes, the other side's session is told (shell `stop` if a shell was
 //! started, then control `close`) and its channel is dropped, which ends its socket loop.
 
+pub mod filetransfer;
 pub mod proto;
+pub mod session_log;
 
 use crate::core::devices::token_cache::{Ended, TokensEnded};
 use proto::{ProtoMsg, PROTO_CONTROL, PROTO_SHELL};
+use session_log::SessionLog;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Frames queued per socket before the sender waits (backpressure instead of memory growth).
@@ -25,6 +28,10 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Concurrent user sessions one device may have.
     pub max_sessions_per_device: usize,
+    /// Concurrent sessions one user may hold over all devices.
+    pub max_sessions_per_user: usize,
+    /// Terminal output recorded per session.
+    pub recording_bytes: usize,
 }
 
 /// Something for a socket loop to do.
@@ -42,6 +49,8 @@ pub enum ConnectError {
     Offline,
     #[error("the device already has {0} remote sessions, the most allowed (connect_max_sessions_per_device)")]
     TooManySessions(usize),
+    #[error("you already have {0} remote sessions open, the most allowed (connect_max_sessions_per_user)")]
+    TooManyUserSessions(usize),
     #[error("the session has ended")]
     SessionGone,
 }
@@ -56,6 +65,8 @@ pub struct DeviceLink {
 pub struct UserLink {
     pub sid: String,
     pub rx: mpsc::Receiver<Out>,
+    /// What the session does, as the relay sees it.
+    pub log: Arc<SessionLog>,
 }
 
 type Key = (String, String);
@@ -65,6 +76,7 @@ struct Session {
     tx: mpsc::Sender<Out>,
     /// A shell was started in it, so closing it must stop the shell.
     shell: bool,
+    log: Arc<SessionLog>,
 }
 
 struct DeviceEntry {
@@ -79,6 +91,19 @@ struct DeviceEntry {
 pub struct Broker {
     devices: Mutex<HashMap<Key, DeviceEntry>>,
     next_conn: AtomicU64,
+    /// Set at shutdown: sockets are closed and new ones refused.
+    closing: AtomicBool,
+    /// User-session loops still running (they store their session record as they end).
+    live_sessions: Arc<AtomicUsize>,
+}
+
+/// Held by a user session's loop until its record is stored; shutdown waits for these.
+pub struct LiveSession(Arc<AtomicUsize>);
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn key(tenant: &str, device: &str) -> Key {
@@ -136,6 +161,12 @@ impl Broker {
     pub fn attach_device(&self, tenant: &str, device: &str, token_id: &str) -> DeviceLink {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
+        if self.closing.load(Ordering::SeqCst) {
+            // Not registered: its socket loop closes at once and the device retries elsewhere
+            // or later.
+            let _ = tx.try_send(Out::Close("the server is shutting down"));
+            return DeviceLink { conn, rx };
+        }
         let entry = DeviceEntry {
             conn,
             token_id: token_id.to_string(),
@@ -198,6 +229,31 @@ impl Broker {
         gone.len()
     }
 
+    /// Shutdown: closes every device socket (ending every session) and refuses new ones, so
+    /// open websockets do not hold the server's exit.
+    pub fn shutdown(&self) -> usize {
+        self.closing.store(true, Ordering::SeqCst);
+        self.disconnect_where("the server is shutting down", |_, _| true)
+    }
+
+    /// Counts a user-session loop as running until the returned guard is dropped.
+    pub fn live_session(&self) -> LiveSession {
+        self.live_sessions.fetch_add(1, Ordering::SeqCst);
+        LiveSession(self.live_sessions.clone())
+    }
+
+    /// Waits (at most `limit`) until every user-session loop has finished.
+    pub async fn sessions_finished(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.live_sessions.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Closes a device's socket, if it has one; true if it had.
     pub fn disconnect(&self, tenant: &str, device: &str, why: &'static str) -> bool {
         let k = key(tenant, device);
@@ -239,7 +295,10 @@ impl Broker {
                 return;
             };
             match entry.sessions.get(&msg.hdr.sid) {
-                Some(s) => s.tx.clone(),
+                Some(s) => {
+                    s.log.from_device(&msg);
+                    s.tx.clone()
+                }
                 None => {
                     tracing::debug!(device, sid = %msg.hdr.sid, typ = %msg.hdr.typ, "no session for device frame");
                     return;
@@ -259,23 +318,36 @@ impl Broker {
         limits: &Limits,
     ) -> Result<UserLink, ConnectError> {
         let mut devices = self.devices.lock().unwrap();
-        let entry = devices
-            .get_mut(&key(tenant, device))
-            .ok_or(ConnectError::Offline)?;
+        let k = key(tenant, device);
+        if !devices.contains_key(&k) {
+            return Err(ConnectError::Offline);
+        }
+        let held = devices
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .flat_map(|(_, e)| e.sessions.values())
+            .filter(|s| s.user_id == user_id)
+            .count();
+        if held >= limits.max_sessions_per_user {
+            return Err(ConnectError::TooManyUserSessions(held));
+        }
+        let entry = devices.get_mut(&k).expect("checked above");
         if entry.sessions.len() >= limits.max_sessions_per_device {
             return Err(ConnectError::TooManySessions(entry.sessions.len()));
         }
         let sid = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = mpsc::channel(QUEUE);
+        let log = Arc::new(SessionLog::new(limits.recording_bytes));
         entry.sessions.insert(
             sid.clone(),
             Session {
                 user_id: user_id.to_string(),
                 tx,
                 shell: false,
+                log: log.clone(),
             },
         );
-        Ok(UserLink { sid, rx })
+        Ok(UserLink { sid, rx, log })
     }
 
     /// A frame from a user's session: stamped and queued to the device. A refused frame is
@@ -334,6 +406,7 @@ impl Broker {
                             if msg.hdr.proto == PROTO_SHELL && msg.hdr.typ == "new" {
                                 session.shell = true;
                             }
+                            session.log.to_device(&msg);
                             (Some(out), None, to_user, device_tx)
                         }
                     }
@@ -393,6 +466,8 @@ mod tests {
         Limits {
             max_frame_bytes: 100,
             max_sessions_per_device: 2,
+            max_sessions_per_user: 3,
+            recording_bytes: 1000,
         }
     }
 
@@ -458,5 +533,29 @@ mod tests {
         assert!(b.is_connected("t", "d"));
         b.tokens_ended(Ended::Tenant("t"));
         assert!(!b.is_connected("t", "d"));
+    }
+
+    #[tokio::test]
+    async fn limits_sessions_per_user_and_shuts_down() {
+        let b = Broker::new();
+        let _d1 = b.attach_device("t", "d1", "j1");
+        let _d2 = b.attach_device("t", "d2", "j2");
+        let _o = b.attach_device("other", "d1", "j3");
+        let l = limits();
+        let _a = b.open_session("t", "d1", "u", &l).unwrap();
+        let _b = b.open_session("t", "d2", "u", &l).unwrap();
+        // Another tenant's sessions of a same-named user do not count.
+        let _c = b.open_session("other", "d1", "u", &l).unwrap();
+        let _d = b.open_session("t", "d2", "u", &l).unwrap();
+        assert_eq!(
+            b.open_session("t", "d1", "u", &l).err(),
+            Some(ConnectError::TooManyUserSessions(3))
+        );
+        assert!(b.open_session("t", "d1", "v", &l).is_ok());
+        assert_eq!(b.shutdown(), 3);
+        assert!(!b.is_connected("t", "d1"));
+        let mut late = b.attach_device("t", "d1", "j4");
+        assert!(matches!(late.rx.try_recv(), Ok(Out::Close(_))));
+        assert!(!b.is_connected("t", "d1"));
     }
 }

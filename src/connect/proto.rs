@@ -10,6 +10,9 @@
 use rmp::Marker;
 
 pub const PROTO_SHELL: u16 = 1;
+/// File transfer (`stat`, `get_file`, `put_file`, `file_chunk`, `ack`).
+pub const PROTO_FILE_TRANSFER: u16 = 2;
+pub const PROTO_PORT_FORWARD: u16 = 3;
 /// mender-client triggers (`check-update`, `send-inventory`), sessionless.
 pub const PROTO_MENDER_CLIENT: u16 = 4;
 pub const PROTO_CONTROL: u16 = 0xFFFF;
@@ -47,6 +50,14 @@ pub fn raw_str(s: &str) -> Vec<u8> {
 pub fn raw_uint(n: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(9);
     rmp::encode::write_uint(&mut out, n).expect("writing to a Vec");
+    out
+}
+
+/// A msgpack int64 value (always 0xd3 and 8 bytes), for a prop. mender-connect reads a file
+/// transfer's `offset` prop only in this encoding.
+pub fn raw_i64(n: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9);
+    rmp::encode::write_i64(&mut out, n).expect("writing to a Vec");
     out
 }
 

@@ -13,6 +13,7 @@ pub mod permissions;
 pub mod personal_tokens;
 pub mod principal;
 pub mod releases;
+pub mod remote_sessions;
 pub mod roles;
 pub mod sessions;
 pub mod settings;

@@ -151,9 +151,12 @@ pub const SETS: &[SetDef] = &[
     },
     SetDef {
         name: "ReadAuditLogs",
-        description: "See and export the audit log",
+        description: "See and export the audit log, and play back remote terminal sessions",
         scope: None,
-        grants: &[("auditlogs/#", "read")],
+        grants: &[
+            ("auditlogs/#", "read"),
+            ("deviceconnect/sessions/#", "read"),
+        ],
     },
 ];
 

@@ -407,3 +407,5 @@ pub fn chunked(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> reqwest::blockin
     reqwest::blocking::Body::new(ChunkReader(chunks.into_iter(), Vec::new()))
 }
 pub mod artifacts;
+pub mod connect;
+pub mod remote;

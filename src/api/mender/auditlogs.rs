@@ -139,6 +139,10 @@ pub(super) fn log_json(e: &Stored) -> Value {
         "object": object,
         "meta": { "address": e.address, "request_id": e.request_id },
     });
+    // Remote sessions carry their id where Mender's UI looks for it (to offer a playback).
+    if let Some(sid) = str_of("session_id") {
+        log["meta"]["session_id"] = json!([sid]);
+    }
     // A caller's own description of the change, else what we recorded about it.
     let change = match str_of("change") {
         Some(c) => Some(c.to_string()),

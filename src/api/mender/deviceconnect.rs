@@ -3,6 +3,7 @@
 //! the loops moving frames between a websocket and the broker.
 
 use super::devauth::id_param;
+use super::deviceconnect_sessions::Accounting;
 use crate::api::device_auth::Device;
 use crate::api::routes::Routes;
 use crate::api::AppState;
@@ -42,13 +43,18 @@ pub fn management_routes() -> Routes {
             &format!("{BASE}/devices/{{id}}/send-inventory"),
             post(send_inventory),
         )
+        .merge(super::deviceconnect_files::routes())
 }
 
-fn limits(state: &AppState) -> Limits {
+pub(super) fn limits(state: &AppState) -> Limits {
     Limits {
         max_frame_bytes: usize::try_from(state.config.connect_max_frame_bytes)
             .unwrap_or(usize::MAX),
         max_sessions_per_device: usize::try_from(state.config.connect_max_sessions_per_device)
+            .unwrap_or(usize::MAX),
+        max_sessions_per_user: usize::try_from(state.config.connect_max_sessions_per_user)
+            .unwrap_or(usize::MAX),
+        recording_bytes: usize::try_from(state.config.connect_recording_max_bytes)
             .unwrap_or(usize::MAX),
     }
 }
@@ -106,6 +112,7 @@ async fn device_connect(
                 device: dev.device_id.clone(),
                 side: Side::Device(link.conn),
                 limits,
+                idle_limit: None,
             };
             let why = pump(socket, link.rx, &peer, every).await;
             broker.detach_device(&dev.tenant_id, &dev.device_id, link.conn);
@@ -132,16 +139,26 @@ async fn user_connect(
         .connect
         .open_session(&p.tenant_id, &id, &p.user_id, &limits)
         .map_err(|e| match e {
-            ConnectError::TooManySessions(_) => Error::LimitReached(e.to_string()),
+            ConnectError::TooManySessions(_) | ConnectError::TooManyUserSessions(_) => {
+                Error::LimitReached(e.to_string())
+            }
             ConnectError::Offline | ConnectError::SessionGone => offline(),
         })?;
     tracing::info!(user = %p.email, device = %id, sid = %link.sid, "remote session opened");
+    let idle = state.config.connect_idle_timeout_secs;
     let peer = Arc::new(Peer {
         broker: state.connect.clone(),
         tenant: p.tenant_id.clone(),
-        device: id,
-        side: Side::User(link.sid.clone()),
+        device: id.clone(),
+        side: Side::User(Box::new(Accounting {
+            db: state.db.clone(),
+            principal: p.clone(),
+            device: id,
+            sid: link.sid.clone(),
+            log: link.log.clone(),
+        })),
         limits,
+        idle_limit: (idle > 0).then(|| Duration::from_secs(idle)),
     });
     let every = ping_every(&state);
     let failed = peer.clone();
@@ -152,6 +169,7 @@ async fn user_connect(
             tokio::spawn(async move { failed.end_session().await });
         })
         .on_upgrade(move |socket| async move {
+            let _live = peer.broker.live_session();
             let why = pump(socket, link.rx, &peer, every).await;
             peer.end_session().await;
             tracing::info!(user = %p.email, device = %peer.device, sid = %link.sid, why, "remote session closed");
@@ -201,15 +219,15 @@ async fn trigger(
     Ok(StatusCode::ACCEPTED)
 }
 
-fn offline() -> Error {
+pub(super) fn offline() -> Error {
     Error::Conflict("the device is not connected (it has no live deviceconnect socket)".into())
 }
 
 enum Side {
     /// The device's socket, by the broker's connection number.
     Device(u64),
-    /// A user's session, by its `sid`.
-    User(String),
+    /// A user's session, with its `sid` and audit-trail account.
+    User(Box<Accounting>),
 }
 
 struct Peer {
@@ -218,6 +236,8 @@ struct Peer {
     device: String,
     side: Side,
     limits: Limits,
+    /// A user session without traffic this long is closed.
+    idle_limit: Option<Duration>,
 }
 
 impl Peer {
@@ -230,19 +250,40 @@ impl Peer {
                     .await;
                 true
             }
-            Side::User(sid) => self
-                .broker
-                .from_user(&self.tenant, &self.device, sid, &frame, &self.limits)
-                .await
-                .is_ok(),
+            Side::User(acc) => {
+                let ok = self
+                    .broker
+                    .from_user(&self.tenant, &self.device, &acc.sid, &frame, &self.limits)
+                    .await
+                    .is_ok();
+                acc.report_opened().await;
+                ok
+            }
         }
     }
 
+    /// The idle timeout's message, if this user session has passed it.
+    fn idle_expired(&self) -> Option<(String, Vec<u8>)> {
+        let (Side::User(acc), Some(limit)) = (&self.side, self.idle_limit) else {
+            return None;
+        };
+        if acc.log.idle_for() < limit {
+            return None;
+        }
+        let why = format!(
+            "session closed after {} s without traffic (connect_idle_timeout_secs)",
+            limit.as_secs()
+        );
+        let frame = proto::error_msg(&acc.sid, &why, true, None).encode();
+        Some((why, frame))
+    }
+
     async fn end_session(&self) {
-        if let Side::User(sid) = &self.side {
+        if let Side::User(acc) = &self.side {
             self.broker
-                .close_session(&self.tenant, &self.device, sid)
+                .close_session(&self.tenant, &self.device, &acc.sid)
                 .await;
+            acc.finish().await;
         }
     }
 }
@@ -264,7 +305,12 @@ async fn pump(
     peer: &Peer,
     every: Duration,
 ) -> &'static str {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // A user session's idle timeout is checked at least twice per timeout.
+    let tick = match peer.idle_limit {
+        Some(idle) => every.min((idle / 2).max(Duration::from_millis(500))),
+        None => every,
+    };
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     let mut heard = Instant::now();
     loop {
         tokio::select! {
@@ -302,6 +348,12 @@ async fn pump(
                 }
             },
             _ = ticker.tick() => {
+                if let Some((why, frame)) = peer.idle_expired() {
+                    tracing::info!(device = %peer.device, "{why}");
+                    let _ = socket.send(Message::Binary(frame.into())).await;
+                    close(&mut socket, "session idle").await;
+                    return "session idle";
+                }
                 if heard.elapsed() > every * 2 {
                     close(&mut socket, "no answer to pings").await;
                     return "no answer to pings";

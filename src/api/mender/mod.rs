@@ -10,7 +10,9 @@ mod deployments_internal;
 pub mod devauth;
 pub(crate) mod devauth_internal;
 mod deviceconnect;
+mod deviceconnect_files;
 mod deviceconnect_internal;
+mod deviceconnect_sessions;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
@@ -45,6 +47,7 @@ pub fn management_routes() -> Routes {
         .merge(releases::routes())
         .merge(tenantadm::management_routes())
         .merge(deviceconnect::management_routes())
+        .merge(deviceconnect_sessions::management_routes())
 }
 
 /// Artifact routes: behind the permission check, with the upload size limit.
