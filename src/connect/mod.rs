@@ -95,7 +95,17 @@ pub struct Broker {
     closing: AtomicBool,
     /// User-session loops still running (they store their session record as they end).
     live_sessions: Arc<AtomicUsize>,
+    /// `stop`/`close` frames for sessions cut off when a device's socket died, delivered on its
+    /// next socket: mender-connect keeps a shell across reconnects and allows one per user, so
+    /// without them the user could not open another until mender-connect restarts.
+    orphans: Mutex<HashMap<Key, Vec<Vec<u8>>>>,
 }
+
+/// Devices with undelivered session ends kept at most (a device that never returns must not
+/// make this grow without bound).
+const MAX_ORPHANED_DEVICES: usize = 10_000;
+/// Undelivered frames kept per device.
+const MAX_ORPHAN_FRAMES: usize = 64;
 
 /// Held by a user session's loop until its record is stored; shutdown waits for these.
 pub struct LiveSession(Arc<AtomicUsize>);
@@ -173,17 +183,29 @@ impl Broker {
             tx,
             sessions: HashMap::new(),
         };
+        let new_tx = entry.tx.clone();
         let old = self
             .devices
             .lock()
             .unwrap()
             .insert(key(tenant, device), entry);
+        let mut pending = self
+            .orphans
+            .lock()
+            .unwrap()
+            .remove(&key(tenant, device))
+            .unwrap_or_default();
         if let Some(old) = old {
             tracing::info!(device, "device reconnected; closing its previous socket");
             let _ = old.tx.try_send(Out::Close("replaced by a new connection"));
             for (sid, s) in &old.sessions {
                 farewell_to_user(sid, s, "device reconnected");
+                pending.extend(farewell_to_device(sid, s));
             }
+        }
+        // The device learns on its new socket which of its sessions ended while it was away.
+        for f in pending {
+            let _ = new_tx.try_send(Out::Frame(f));
         }
         DeviceLink { conn, rx }
     }
@@ -197,8 +219,19 @@ impl Broker {
         }
         let entry = devices.remove(&k).expect("checked above");
         drop(devices);
+        let mut frames = Vec::new();
         for (sid, s) in &entry.sessions {
             farewell_to_user(sid, s, "device disconnected");
+            frames.extend(farewell_to_device(sid, s));
+        }
+        if !frames.is_empty() {
+            let mut orphans = self.orphans.lock().unwrap();
+            if orphans.len() < MAX_ORPHANED_DEVICES || orphans.contains_key(&k) {
+                let kept = orphans.entry(k).or_default();
+                kept.extend(frames);
+                let over = kept.len().saturating_sub(MAX_ORPHAN_FRAMES);
+                kept.drain(..over);
+            }
         }
     }
 
@@ -221,10 +254,14 @@ impl Broker {
         };
         for ((_, device), entry) in &gone {
             tracing::info!(device, why, "closing the device's deviceconnect socket");
-            let _ = entry.tx.try_send(Out::Close(why));
+            // The socket still works: the device is told its sessions end before it closes.
             for (sid, s) in &entry.sessions {
                 farewell_to_user(sid, s, why);
+                for f in farewell_to_device(sid, s) {
+                    let _ = entry.tx.try_send(Out::Frame(f));
+                }
             }
+            let _ = entry.tx.try_send(Out::Close(why));
         }
         gone.len()
     }
@@ -403,8 +440,13 @@ impl Broker {
                             );
                             (None, refuse(err, Some(&msg.hdr)), to_user, device_tx)
                         } else {
-                            if msg.hdr.proto == PROTO_SHELL && msg.hdr.typ == "new" {
-                                session.shell = true;
+                            if msg.hdr.proto == PROTO_SHELL {
+                                // A shell the user stopped needs no `stop` when it closes.
+                                match msg.hdr.typ.as_str() {
+                                    "new" => session.shell = true,
+                                    "stop" => session.shell = false,
+                                    _ => {}
+                                }
                             }
                             session.log.to_device(&msg);
                             (Some(out), None, to_user, device_tx)
@@ -459,103 +501,5 @@ impl TokensEnded for Broker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            max_frame_bytes: 100,
-            max_sessions_per_device: 2,
-            max_sessions_per_user: 3,
-            recording_bytes: 1000,
-        }
-    }
-
-    fn next(rx: &mut mpsc::Receiver<Out>) -> ProtoMsg {
-        match rx.try_recv().expect("a queued message") {
-            Out::Frame(f) => ProtoMsg::decode(&f).unwrap(),
-            Out::Close(r) => panic!("closed: {r}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn relays_stamps_and_closes() {
-        let b = Broker::new();
-        assert_eq!(
-            b.open_session("t", "d", "u", &limits()).err(),
-            Some(ConnectError::Offline)
-        );
-        let mut dev = b.attach_device("t", "d", "j1");
-        let mut s1 = b.open_session("t", "d", "u1", &limits()).unwrap();
-        let _s2 = b.open_session("t", "d", "u2", &limits()).unwrap();
-        assert_eq!(
-            b.open_session("t", "d", "u3", &limits()).err(),
-            Some(ConnectError::TooManySessions(2))
-        );
-        let msg = ProtoMsg::new(PROTO_SHELL, "new", "");
-        b.from_user("t", "d", &s1.sid, &msg.encode(), &limits())
-            .await
-            .unwrap();
-        let got = next(&mut dev.rx);
-        assert_eq!(got.hdr.sid, s1.sid);
-        assert_eq!(
-            got.hdr.props,
-            vec![("user_id".into(), proto::raw_str("u1"))]
-        );
-        // Oversized: refused to the user, nothing reaches the device.
-        b.from_user("t", "d", &s1.sid, &[0u8; 101], &limits())
-            .await
-            .unwrap();
-        assert_eq!(next(&mut s1.rx).hdr.typ, "error");
-        assert!(dev.rx.try_recv().is_err());
-        // The device answers; only s1 gets it.
-        let reply = ProtoMsg::new(PROTO_SHELL, "shell", &s1.sid).encode();
-        b.from_device("t", "d", dev.conn, reply).await;
-        assert_eq!(next(&mut s1.rx).hdr.typ, "shell");
-        // The user leaves: the device is told to stop the shell, then the session closes.
-        b.close_session("t", "d", &s1.sid).await;
-        assert_eq!(next(&mut dev.rx).hdr.typ, "stop");
-        assert_eq!(next(&mut dev.rx).hdr.typ, "close");
-        // A replaced socket's late detach changes nothing.
-        let mut dev2 = b.attach_device("t", "d", "j2");
-        assert!(matches!(dev.rx.try_recv(), Ok(Out::Close(_))));
-        b.detach_device("t", "d", dev.conn);
-        assert!(b.is_connected("t", "d"));
-        // Ending another token leaves the socket; ending its own closes it.
-        b.tokens_ended(Ended::Token("j1"));
-        assert!(b.is_connected("t", "d"));
-        b.tokens_ended(Ended::Token("j2"));
-        assert!(!b.is_connected("t", "d"));
-        assert!(matches!(dev2.rx.try_recv(), Ok(Out::Close(_))));
-        b.detach_device("t", "d", dev2.conn);
-        let _dev3 = b.attach_device("t", "d", "j3");
-        b.tokens_ended(Ended::Devices(&["other".into()]));
-        assert!(b.is_connected("t", "d"));
-        b.tokens_ended(Ended::Tenant("t"));
-        assert!(!b.is_connected("t", "d"));
-    }
-
-    #[tokio::test]
-    async fn limits_sessions_per_user_and_shuts_down() {
-        let b = Broker::new();
-        let _d1 = b.attach_device("t", "d1", "j1");
-        let _d2 = b.attach_device("t", "d2", "j2");
-        let _o = b.attach_device("other", "d1", "j3");
-        let l = limits();
-        let _a = b.open_session("t", "d1", "u", &l).unwrap();
-        let _b = b.open_session("t", "d2", "u", &l).unwrap();
-        // Another tenant's sessions of a same-named user do not count.
-        let _c = b.open_session("other", "d1", "u", &l).unwrap();
-        let _d = b.open_session("t", "d2", "u", &l).unwrap();
-        assert_eq!(
-            b.open_session("t", "d1", "u", &l).err(),
-            Some(ConnectError::TooManyUserSessions(3))
-        );
-        assert!(b.open_session("t", "d1", "v", &l).is_ok());
-        assert_eq!(b.shutdown(), 3);
-        assert!(!b.is_connected("t", "d1"));
-        let mut late = b.attach_device("t", "d1", "j4");
-        assert!(matches!(late.rx.try_recv(), Ok(Out::Close(_))));
-        assert!(!b.is_connected("t", "d1"));
-    }
-}
+#[path = "broker_tests.rs"]
+mod tests;

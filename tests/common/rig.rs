@@ -27,6 +27,11 @@ fn is_root() -> bool {
 
 /// True when the real tools can run here. Skips (false) or fails as configured.
 pub fn available(test: &str) -> bool {
+    available_with(test, &[])
+}
+
+/// `available`, also needing the commands in `extra` (e.g. `mender-connect`, `tmux`).
+pub fn available_with(test: &str, extra: &[&str]) -> bool {
     let mut missing: Vec<&str> = [
         "mender",
         "mender-artifact",
@@ -34,7 +39,9 @@ pub fn available(test: &str) -> bool {
         "unshare",
         "openssl",
     ]
-    .into_iter()
+    .iter()
+    .chain(extra)
+    .copied()
     .filter(|c| !have(c))
     .collect();
     if !is_root() {
