@@ -5,7 +5,6 @@
 //! Run: `cargo bench --bench connect`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::connect::{msg, rig_with, wait_status, Msg, Ws, SHELL};
