@@ -117,6 +117,19 @@ fn relays_sessions_both_ways_and_closes_them() {
     assert_eq!(typs.last().map(String::as_str), Some("close"), "{typs:?}");
     assert!(typs.contains(&"stop".to_string()), "{typs:?}");
     assert_eq!(status(&api, &r.device_id), "connected");
+    // The new socket first hears that the old socket's session ended (mender-connect keeps its
+    // shells across reconnects).
+    let told: Vec<(String, String)> = (0..2)
+        .map(|_| expect(&rt, &mut dev2))
+        .map(|m| (m.hdr.typ, m.hdr.sid))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("stop".to_string(), s2.clone()),
+            ("close".to_string(), s2.clone())
+        ]
+    );
     let mut u3 = r.user(&rt, &r.admin).unwrap();
     send(&rt, &mut u3, &msg(SHELL, "new", "", b""));
     let s3 = expect(&rt, &mut dev2).hdr.sid;
@@ -294,6 +307,9 @@ fn ending_the_token_closes_the_socket() {
     let jti = claims(&r.device_token)["jti"].as_str().unwrap().to_string();
     let path = format!("/api/management/v2/devauth/tokens/{jti}");
     assert_eq!(api.send("DELETE", &path, None).status(), 204);
+    // The device is told the session ends, then its socket closes.
+    let told = expect(&rt, &mut dev);
+    assert_eq!((told.hdr.proto, told.hdr.typ.as_str()), (CONTROL, "close"));
     expect_closed(&rt, &mut dev);
     assert_eq!(status(&api, &r.device_id), "disconnected");
     let mut last = None;

@@ -299,6 +299,14 @@ fn shutdown_closes_open_sockets_and_keeps_their_records() {
     // the exit.
     let Rig { mut server, .. } = r;
     assert!(server.stop().success());
+    // The device is told its shell and session end, then the socket closes.
+    for typ in ["stop", "close"] {
+        let m = expect(&rt, &mut dev);
+        assert_eq!(
+            (m.hdr.typ.as_str(), m.hdr.sid.as_str()),
+            (typ, sid.as_str())
+        );
+    }
     expect_closed(&rt, &mut dev);
     let mut last = None;
     while let Some(m) = recv(&rt, &mut user) {

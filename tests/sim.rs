@@ -310,10 +310,14 @@ fn steady_and_max_smoke_runs_have_no_errors() {
     assert_eq!(r["enroll"]["accepted_by_simulator"], 20, "{r}");
     assert_eq!(r["run"]["errors"]["total"], 0, "{r}");
 
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    let tokens_path = tokens.path().to_str().unwrap().to_string();
     let (out, r) = sim_json(
         &server,
         &[
             "max",
+            "--tokens-out",
+            &tokens_path,
             "--devices",
             "5",
             "--duration",
@@ -330,6 +334,20 @@ fn steady_and_max_smoke_runs_have_no_errors() {
         r["max"]["achieved_rate_per_sec"].as_f64().unwrap() > 10.0,
         "{r}"
     );
+    // --tokens-out: one working device token per line, for load tools.
+    let text = std::fs::read_to_string(tokens.path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for t in lines {
+        let resp = server
+            .client()
+            .post(server.url("/api/devices/v2/deployments/device/deployments/next"))
+            .bearer_auth(t)
+            .json(&serde_json::json!({"device_provides": {"device_type": "sim-device", "artifact_name": "x"}}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
 }
 
 fn human_summary_is_on_stderr(out: &Output) -> bool {

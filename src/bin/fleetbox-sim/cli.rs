@@ -185,6 +185,11 @@ pub struct Common {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// After enrollment, write each device's token to FILE, one per line (for load tools such
+    /// as wrk that replay device requests; `bench/run.sh` uses it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tokens_out: Option<std::path::PathBuf>,
+
     /// No progress line on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,

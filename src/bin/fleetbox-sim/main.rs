@@ -163,6 +163,15 @@ async fn run(cli: Cli) -> Result<i32, Fatal> {
     let enroll_stats = Arc::new(Stats::default());
     let enroll_proto = Proto::new(shared.clone(), enroll_stats.clone());
     let enrolled = enroll::enroll(c, &enroll_proto, admin.as_ref(), &devices).await?;
+    if let Some(path) = &c.tokens_out {
+        let lines: String = devices
+            .iter()
+            .filter_map(|d| d.token())
+            .map(|t| t + "\n")
+            .collect();
+        std::fs::write(path, lines)
+            .map_err(|e| Fatal::new(1, format!("writing tokens to {}: {e}", path.display())))?;
+    }
 
     let run_stats = Arc::new(Stats::default());
     let proto = Proto::new(shared, run_stats.clone());
