@@ -138,7 +138,7 @@ http {
 CONF
 nginx -c "$WORK/nginx.conf"
 sleep 0.5
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # wrk_run URL -> "req/s p99_ms errors"
 wrk_run() {
   local out
