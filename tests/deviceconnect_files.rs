@@ -259,6 +259,15 @@ fn uploads_byte_for_byte() {
 }
 
 /// `file_info` as mender-connect writes it (int64 size, uint32 ids and mode, a time ext).
+/// The device's answer to `stat`.
+fn send_file_info(rt: &Runtime, dev: &mut Ws, sid: &str, path: &str, size: i64, mode: u32) {
+    send(
+        rt,
+        dev,
+        &dmsg("file_info", sid, file_info(path, size, mode), None),
+    );
+}
+
 fn file_info(path: &str, size: i64, mode: u32) -> Vec<u8> {
     let mut b = Vec::new();
     rmp::encode::write_map_len(&mut b, 6).unwrap();
@@ -292,16 +301,7 @@ fn downloads_streamed_with_headers() {
         body_json(&stat.body),
         json!({"path": "/var/log/big file.log"})
     );
-    send(
-        &rt,
-        &mut dev,
-        &dmsg(
-            "file_info",
-            &sid,
-            file_info("/var/log/big file.log", 200_000, 0o640),
-            None,
-        ),
-    );
+    send_file_info(&rt, &mut dev, &sid, "/var/log/big file.log", 200_000, 0o640);
     let get = expect(&rt, &mut dev);
     assert_eq!(get.hdr.typ, "get_file");
     assert_eq!(
@@ -386,16 +386,7 @@ fn device_errors_become_clear_statuses() {
     let h = download(&r, &r.admin, "?path=/etc/shadow");
     let sid = accept(&rt, &mut dev, &[2]);
     expect(&rt, &mut dev);
-    send(
-        &rt,
-        &mut dev,
-        &dmsg(
-            "file_info",
-            &sid,
-            file_info("/etc/shadow", 900, 0o600),
-            None,
-        ),
-    );
+    send_file_info(&rt, &mut dev, &sid, "/etc/shadow", 900, 0o600);
     expect(&rt, &mut dev);
     let denied = "failed to open file for reading: open /etc/shadow: permission denied";
     send(&rt, &mut dev, &ft_error(&sid, denied, "get_file"));
@@ -408,16 +399,7 @@ fn device_errors_become_clear_statuses() {
     let h = download(&r, &r.admin, "?path=/etc");
     let sid = accept(&rt, &mut dev, &[2]);
     expect(&rt, &mut dev);
-    send(
-        &rt,
-        &mut dev,
-        &dmsg(
-            "file_info",
-            &sid,
-            file_info("/etc", 4096, (1 << 31) | 0o755),
-            None,
-        ),
-    );
+    send_file_info(&rt, &mut dev, &sid, "/etc", 4096, (1 << 31) | 0o755);
     expect_session_close(&rt, &mut dev, &sid);
     let a = h.join().unwrap();
     assert_eq!(a.0, 400);
@@ -450,16 +432,7 @@ fn device_errors_become_clear_statuses() {
     let h = download(&r, &r.admin, "?path=/var/big");
     let sid = accept(&rt, &mut dev, &[2]);
     expect(&rt, &mut dev);
-    send(
-        &rt,
-        &mut dev,
-        &dmsg(
-            "file_info",
-            &sid,
-            file_info("/var/big", 10_000, 0o644),
-            None,
-        ),
-    );
+    send_file_info(&rt, &mut dev, &sid, "/var/big", 10_000, 0o644);
     expect(&rt, &mut dev);
     send(
         &rt,
