@@ -6,8 +6,9 @@
 //! session's start and end to the audit trail.
 
 use super::proto::{ProtoMsg, PROTO_CONTROL, PROTO_PORT_FORWARD, PROTO_SHELL};
+use crate::db::now_ms;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Something worth an audit entry the moment it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +53,6 @@ pub struct SessionLog {
     /// Terminal output kept at most (0: none).
     keep: usize,
     inner: Mutex<Inner>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl SessionLog {

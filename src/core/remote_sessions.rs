@@ -2,6 +2,7 @@
 //! read back for playback, and kept as long as the audit trail keeps its entries.
 
 use crate::connect::session_log::{decode_recording, encode_recording, Summary};
+use crate::core::audit::DAY_MS;
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use rusqlite::{params, OptionalExtension};
@@ -79,8 +80,6 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<Stored> {
     })
     .await
 }
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Deletes sessions that ended more than `days` days ago (0 keeps everything).
 pub async fn purge_older_than(db: &Db, days: u64) -> Result<usize> {

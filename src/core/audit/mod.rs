@@ -111,7 +111,7 @@ pub async fn record_at(db: &Db, e: Entry, ts_ms: i64) -> Result<()> {
     .await
 }
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Rows deleted per write job, so a large first purge does not hold the writer for long.
 const PURGE_BATCH: i64 = 5000;
 
