@@ -77,10 +77,10 @@ impl Dialect {
         ];
         if path.starts_with("/v3/") || path == "/v3" {
             Dialect::Pelion
-        } else if CYBUS
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-        {
+        } else if CYBUS.iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }) {
             Dialect::Cybus
         } else {
             Dialect::Mender

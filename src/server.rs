@@ -13,7 +13,6 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,22 +211,9 @@ pub async fn serve(config: Config) -> Result<()> {
     };
     let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);
+    let max_body = state.config.max_body_bytes;
     let router = api::router(state);
-    // Each listener tells handlers its scheme, for links back to this server.
-    let with_scheme = |scheme: &'static str| {
-        router
-            .clone()
-            .layer(axum::middleware::from_fn(
-                move |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-                    req.headers_mut().insert(
-                        "x-fleetbox-scheme",
-                        axum::http::HeaderValue::from_static(scheme),
-                    );
-                    next.run(req).await
-                },
-            ))
-            .into_make_service_with_connect_info::<SocketAddr>()
-    };
+    let with_scheme = |scheme: &'static str| api::app(router.clone(), max_body, scheme);
 
     let mut tasks: Vec<(&'static str, Handle, ServerTask)> = Vec::new();
     if let Some(addr) = config.listen_addr() {

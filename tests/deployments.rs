@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::artifacts::{location_id, make, tool_available, upload, upload_bytes};
+use common::artifacts::{
+    location_id, make, tool_available, upload, upload_bytes, uploaded_with_link,
+};
 use common::device::{admitted, TestDevice};
 use common::{assert_mender_error, run_cli, Api, Server};
 use serde_json::{json, Value};
@@ -165,18 +167,10 @@ fn download_links_are_presigned_support_ranges_and_refuse_tampering() {
     }
     let s = Server::start();
     let api = Api::new(&s, &s.login());
-    let dir = tempfile::tempdir().unwrap();
-    let file = make(dir.path(), "single-file", "dl-1.0", "rig-device", &[]);
-    let bytes = std::fs::read(&file).unwrap();
-    let id = location_id(&upload(&api, &file, ""));
-    let link = api.get_json(&format!("{ART}/{id}/download"));
+    let (bytes, link, c) = uploaded_with_link(&api, "dl-1.0", &[]);
     let uri = link["uri"].as_str().unwrap().to_string();
     assert!(uri.starts_with("http://127.0.0.1:"), "{uri}");
     assert!(link["expire"].as_str().unwrap().ends_with('Z'));
-    let c = reqwest::blocking::Client::builder()
-        .no_gzip()
-        .build()
-        .unwrap();
     let r = c.get(&uri).send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(

@@ -43,8 +43,8 @@ pub async fn authenticate(
     let token = bearer(headers)?
         .ok_or_else(|| Error::Unauthorized("missing Authorization header".into()))?;
     let mut p = tokens::resolve(&state.db, &state.keys, token).await?;
-    p.address = ctx.address.clone();
-    p.request_id = ctx.id.clone();
+    p.address = ctx.address.to_string();
+    p.request_id = ctx.id.to_string();
     Ok(p)
 }
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-men-requestid");
@@ -14,11 +15,12 @@ pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-men-reques
 /// Longest client-supplied request id we echo; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
 
+/// Cloned into the request and the task-local, so the strings are shared, not copied.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
-    pub id: String,
+    pub id: Arc<str>,
     pub dialect: Dialect,
-    pub address: String,
+    pub address: Arc<str>,
 }
 
 tokio::task_local! {
@@ -30,9 +32,9 @@ pub fn current() -> RequestCtx {
     CURRENT
         .try_with(|c| c.clone())
         .unwrap_or_else(|_| RequestCtx {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::new_v4().to_string().into(),
             dialect: Dialect::Mender,
-            address: String::new(),
+            address: "".into(),
         })
 }
 
@@ -48,17 +50,22 @@ fn client_request_id(req: &Request) -> Option<String> {
 /// Outermost middleware: sets the context for everything inside and logs the request.
 pub async fn middleware(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let address = req
+    let id: Arc<str> = match client_request_id(&req) {
+        Some(id) => id.into(),
+        None => uuid::Uuid::new_v4().to_string().into(),
+    };
+    let address: Arc<str> = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+        .map(|c| c.0.ip().to_string().into())
+        .unwrap_or_else(|| "".into());
+    // The access log's fields are copied only when the line is written (not at the default
+    // level), which keeps a device poll free of them.
+    let logged = tracing::enabled!(target: "fleetbox::http", tracing::Level::INFO)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let ctx = RequestCtx {
         id: id.clone(),
-        dialect: Dialect::for_path(&path),
+        dialect: Dialect::for_path(req.uri().path()),
         address,
     };
     req.extensions_mut().insert(ctx.clone());
@@ -66,17 +73,19 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), v);
     }
-    let status = resp.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        target: "fleetbox::http",
-        %method,
-        path,
-        status,
-        latency_ms = format_args!("{latency_ms:.2}"),
-        request_id = %id,
-        "request"
-    );
+    if let Some((method, path)) = logged {
+        let status = resp.status().as_u16();
+        let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "fleetbox::http",
+            %method,
+            path,
+            status,
+            latency_ms = format_args!("{latency_ms:.2}"),
+            request_id = %id,
+            "request"
+        );
+    }
     resp
 }
 

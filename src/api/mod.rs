@@ -6,6 +6,7 @@ pub mod device_auth;
 pub mod extract;
 pub mod health;
 pub mod internal;
+pub mod mapped_file;
 pub mod mender;
 pub mod paging;
 pub mod release_scope;
@@ -83,7 +84,9 @@ impl RouteGroups {
     }
 }
 
-/// The whole application router.
+/// The application's routes. `server` wraps them in the layers every request passes (panic
+/// catcher, request context, body limit) around the whole router, once: `Router::layer` would
+/// wrap each route instead, and every request would then clone that route's layer stack.
 pub fn router(state: AppState) -> Router {
     let groups = RouteGroups::new(state.config.artifact_max_bytes);
     let management = groups
@@ -108,8 +111,45 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .fallback(context::not_found)
         .method_not_allowed_fallback(context::method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
-        .layer(axum::middleware::from_fn(context::middleware))
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// The router inside the layers every request passes, for a listener of `scheme` (handlers
+/// read it from `x-fleetbox-scheme` for links back to this server), ready to serve with the
+/// client's address.
+pub fn app(
+    router: Router,
+    max_body_bytes: u64,
+    scheme: &'static str,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    impl tower::Service<
+            axum::http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future = impl Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    std::net::SocketAddr,
+> {
+    let service = tower::ServiceBuilder::new()
+        .map_request(|req: axum::http::Request<hyper::body::Incoming>| {
+            req.map(axum::body::Body::new)
+        })
+        .map_response(|resp: axum::http::Response<_>| resp.map(axum::body::Body::new))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(context::middleware))
+        .map_request(move |mut req: axum::extract::Request| {
+            req.headers_mut().insert(
+                "x-fleetbox-scheme",
+                axum::http::HeaderValue::from_static(scheme),
+            );
+            req
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes as usize))
+        .service(router);
+    axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<
+        std::net::SocketAddr,
+    >(service)
 }

@@ -7,9 +7,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::path::Path;
 
+/// Cheap to clone (shared): it sits in the state every request clones.
 #[derive(Clone)]
 pub struct LinkSigner {
-    key: Vec<u8>,
+    key: std::sync::Arc<[u8]>,
 }
 
 impl LinkSigner {
@@ -29,7 +30,7 @@ impl LinkSigner {
                 )))
             }
         };
-        Ok(LinkSigner { key })
+        Ok(LinkSigner { key: key.into() })
     }
 
     fn mac(&self, id: &str, expire: i64) -> Hmac<Sha256> {

@@ -33,10 +33,11 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Cheap to clone (shared): it sits in the state every request clones.
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    encoding: std::sync::Arc<EncodingKey>,
+    decoding: std::sync::Arc<DecodingKey>,
 }
 
 impl TokenKeys {
@@ -63,8 +64,8 @@ impl TokenKeys {
             }
         };
         Ok(TokenKeys {
-            encoding: EncodingKey::from_secret(&secret),
-            decoding: DecodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(&secret).into(),
+            decoding: DecodingKey::from_secret(&secret).into(),
         })
     }
 

@@ -121,3 +121,25 @@ pub fn generate(
     assert_eq!(r.status(), 201, "{:?}", r.text());
     location_id(&r)
 }
+
+/// Makes a single-file artifact for `rig-device` with `make`, uploads it and asks for its
+/// pre-signed download link: returns the file's bytes, the link answer (`uri`, `expire`) and
+/// a client that asks for no compression (so lengths and ranges are the file's own).
+pub fn uploaded_with_link(
+    api: &super::Api,
+    name: &str,
+    extra: &[&str],
+) -> (Vec<u8>, serde_json::Value, reqwest::blocking::Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make(dir.path(), "single-file", name, "rig-device", extra);
+    let bytes = std::fs::read(&file).unwrap();
+    let id = location_id(&upload(api, &file, ""));
+    let link = api.get_json(&format!(
+        "/api/management/v1/deployments/artifacts/{id}/download"
+    ));
+    let client = reqwest::blocking::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap();
+    (bytes, link, client)
+}

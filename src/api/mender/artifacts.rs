@@ -1,7 +1,7 @@
 //! deployments: artifacts (upload, generate, list, show, edit, delete, download link) and
 //! storage limits. Releases are in `releases.rs`.
 
-use super::deployments::download_link;
+use super::deployments::{download_link, LinkBase};
 use crate::api::extract::Json;
 use crate::api::routes::Routes;
 use crate::api::AppState;
@@ -454,7 +454,7 @@ async fn link(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
     let a = artifacts::get(&state.db, &p.tenant_id, &id).await?;
-    let (uri, expire) = download_link(&state, &headers, &a.id);
+    let (uri, expire) = download_link(&state, &LinkBase::of(&headers), &a.id);
     Ok(axum::Json(json!({ "uri": uri, "expire": expire })))
 }
 

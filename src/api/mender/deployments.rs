@@ -10,7 +10,7 @@ use crate::core::deployments::{self, ListQuery, NewDeployment, NewPhase, Target}
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -19,21 +19,34 @@ use std::collections::HashMap;
 
 const BASE: &str = "/api/management/v1/deployments/deployments";
 
+/// Where a request came in (its `Host` and the listener's scheme), kept for a link back to this
+/// server. Taking it is cheap (the values share the request's buffer), so a handler can keep it
+/// without cloning every header.
+pub struct LinkBase {
+    host: Option<HeaderValue>,
+    scheme: Option<HeaderValue>,
+}
+
+impl LinkBase {
+    pub fn of(headers: &HeaderMap) -> LinkBase {
+        LinkBase {
+            host: headers.get(header::HOST).cloned(),
+            // Set by the listener the request came through (a client's own value is replaced).
+            scheme: headers.get("x-fleetbox-scheme").cloned(),
+        }
+    }
+}
+
 /// A pre-signed, expiring download URL for an artifact, and its expiry (RFC 3339).
-pub fn download_link(state: &AppState, headers: &HeaderMap, artifact_id: &str) -> (String, String) {
+pub fn download_link(state: &AppState, at: &LinkBase, artifact_id: &str) -> (String, String) {
     let expire = time::OffsetDateTime::now_utc().unix_timestamp()
         + state.config.download_link_ttl_secs as i64;
     let signature = state.links.sign(artifact_id, expire);
     let base = if state.config.public_url.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        // Set by the listener the request came through (a client's own value is replaced).
-        let scheme = headers
-            .get("x-fleetbox-scheme")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("https");
+        let value =
+            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_string);
+        let host = value(&at.host).unwrap_or_else(|| "localhost".into());
+        let scheme = value(&at.scheme).unwrap_or_else(|| "https".into());
         format!("{scheme}://{host}")
     } else {
         state.config.public_url.trim_end_matches('/').to_string()

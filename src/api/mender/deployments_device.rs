@@ -1,7 +1,7 @@
 //! deployments, device side: `next` (v1 GET/POST, v2 POST), status, log, and the pre-signed
 //! artifact download that `next` links to.
 
-use super::deployments::download_link;
+use super::deployments::{download_link, LinkBase};
 use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::routes::Routes;
@@ -34,7 +34,7 @@ pub fn routes() -> Routes {
 
 async fn answer(
     state: &AppState,
-    headers: &HeaderMap,
+    at: &LinkBase,
     device: Device,
     provides: BTreeMap<String, String>,
 ) -> Result<Response> {
@@ -48,7 +48,7 @@ async fn answer(
     {
         None => Ok(StatusCode::NO_CONTENT.into_response()),
         Some(i) => {
-            let (uri, expire) = download_link(state, headers, &i.artifact.id);
+            let (uri, expire) = download_link(state, at, &i.artifact.id);
             Ok(axum::Json(json!({
                 "id": i.deployment_id,
                 "artifact": {
@@ -73,7 +73,7 @@ async fn next_get(
         .into_iter()
         .filter(|(k, _)| k == "artifact_name" || k == "device_type")
         .collect();
-    answer(&state, &headers, device, provides).await
+    answer(&state, &LinkBase::of(&headers), device, provides).await
 }
 
 /// The provides map: strings only.
@@ -100,9 +100,9 @@ async fn next_post(
     device: Device,
     req: Request,
 ) -> Result<Response> {
-    let headers = req.headers().clone();
+    let at = LinkBase::of(req.headers());
     let v: Value = parse_json(&body_bytes(req).await?)?;
-    answer(&state, &headers, device, string_map("body", v)?).await
+    answer(&state, &at, device, string_map("body", v)?).await
 }
 
 #[derive(Deserialize)]
@@ -113,7 +113,7 @@ struct NextV2 {
 }
 
 async fn next_v2(State(state): State<AppState>, device: Device, req: Request) -> Result<Response> {
-    let headers = req.headers().clone();
+    let at = LinkBase::of(req.headers());
     let body: NextV2 = parse_json(&body_bytes(req).await?)?;
     let provides = body.device_provides.ok_or_else(|| {
         Error::invalid(
@@ -123,7 +123,7 @@ async fn next_v2(State(state): State<AppState>, device: Device, req: Request) ->
     })?;
     answer(
         &state,
-        &headers,
+        &at,
         device,
         string_map("device_provides", provides)?,
     )
@@ -213,8 +213,10 @@ async fn download(
     if !path.is_file() {
         return Err(Error::NotFound("Artifact not found".into()));
     }
-    let mut resp = tower_http::services::ServeFile::new_with_mime(
-        path,
+    // ServeFile decides the status and headers (ranges, conditional requests); the bytes of a
+    // 200 or 206 then go out from mapped windows of the file instead of its buffered reads.
+    let resp = tower_http::services::ServeFile::new_with_mime(
+        &path,
         &"application/vnd.mender-artifact"
             .parse()
             .expect("valid mime"),
@@ -223,9 +225,34 @@ async fn download(
     .await
     .map_err(Error::internal)?
     .into_response();
-    resp.headers_mut().insert(
+    let (mut parts, body) = resp.into_parts();
+    let body = match sent_range(&parts).map(|r| (r, std::fs::File::open(&path))) {
+        Some(((start, len), Ok(file))) => crate::api::mapped_file::body(file, start, len),
+        // Nothing to send (304, 412, 416), or the file went away just now: as ServeFile said.
+        _ => body,
+    };
+    parts.headers.insert(
         header::CACHE_CONTROL,
         "private, no-transform".parse().expect("valid header"),
     );
-    Ok(resp)
+    Ok(Response::from_parts(parts, body))
+}
+
+/// `(start, length)` of the bytes a 200 or 206 response carries, from its headers.
+fn sent_range(parts: &axum::http::response::Parts) -> Option<(u64, u64)> {
+    let value = |h| parts.headers.get(h).and_then(|v| v.to_str().ok());
+    match parts.status {
+        StatusCode::OK => Some((0, value(header::CONTENT_LENGTH)?.parse().ok()?)),
+        StatusCode::PARTIAL_CONTENT => {
+            // `bytes first-last/size`
+            let (first, last) = value(header::CONTENT_RANGE)?
+                .strip_prefix("bytes ")?
+                .split_once('/')?
+                .0
+                .split_once('-')?;
+            let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+            Some((first, last.checked_sub(first)? + 1))
+        }
+        _ => None,
+    }
 }

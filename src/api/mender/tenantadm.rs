@@ -86,7 +86,7 @@ pub fn error_response(status: StatusCode, message: &str) -> Response {
     let ctx = current();
     (
         status,
-        axum::Json(json!({ "error": message, "request_id": ctx.id })),
+        axum::Json(json!({ "error": message, "request_id": &*ctx.id })),
     )
         .into_response()
 }

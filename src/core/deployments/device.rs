@@ -29,6 +29,10 @@ pub struct Instructions {
 /// Finds the device's next update. `provides` holds at least `device_type` and
 /// `artifact_name`. Deployments whose artifact is already installed, or that have no artifact
 /// for this device, end for it on the spot (`already-installed`, `noartifact`).
+///
+/// Nearly every poll finds nothing to do. That is decided on a read connection, so polls run
+/// in parallel and never queue behind the one writer; only a poll with something to hand out,
+/// end or join goes on to the writer, which looks again inside its transaction.
 pub async fn next(
     db: &Db,
     tenant: &str,
@@ -43,29 +47,19 @@ pub async fn next(
             ));
         }
     }
+    if !db.read_now(|conn| has_work(conn, tenant, device_id))? {
+        return Ok(None);
+    }
     let (t, d) = (tenant.to_string(), device_id.to_string());
     db.write(move |conn| {
         join_dynamic(conn, &t, &d)?;
-        let marks = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, dd.artifact_id
-             FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-             WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
-               AND d.aborted = 0 AND d.status != 'finished'
-             ORDER BY d.created_ts, d.id"
-        ))?;
-        type Candidate = (String, String, i64, String, Option<String>);
-        let candidates = stmt
-            .query_map(params![d, t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-            .collect::<rusqlite::Result<Vec<Candidate>>>()?;
         let now = now_ms();
         let device_type = provides.get("device_type").cloned();
-        for (dep_id, artifact_name, phase, phases, _) in candidates {
-            // A phase that has not started yet: nothing for this device now.
-            let phases: Vec<super::Phase> = serde_json::from_str(&phases).unwrap_or_default();
-            if phases.get(phase as usize).and_then(|p| p.start_ts).is_some_and(|ts| ts > now) {
+        for c in candidates(conn, &t, &d)? {
+            if !c.started(now) {
                 continue;
             }
+            let dep_id = c.deployment_id;
             let end = |status: &str| -> Result<()> {
                 conn.execute(
                     "UPDATE deployment_devices SET status = ?1, device_type = ?2, finished_ts = ?3
@@ -74,11 +68,11 @@ pub async fn next(
                 )?;
                 refresh_status(conn, &dep_id)
             };
-            if provides.get("artifact_name") == Some(&artifact_name) {
+            if provides.get("artifact_name") == Some(&c.artifact_name) {
                 end("already-installed")?;
                 continue;
             }
-            let Some(artifact) = artifacts::matching_in(conn, &t, &artifact_name, &provides)? else {
+            let Some(artifact) = artifacts::matching_in(conn, &t, &c.artifact_name, &provides)? else {
                 end("noartifact")?;
                 continue;
             };
@@ -98,9 +92,114 @@ pub async fn next(
     .await
 }
 
-/// Dynamic deployments (defined by a filter) take in devices that match the filter later: such
-/// a device joins, in the last phase, when it polls.
-fn join_dynamic(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> Result<()> {
+/// Whether a poll has anything to hand out, end or join, in one statement (one read
+/// transaction): the device's unfinished deployments whose phase has started, and open dynamic
+/// deployments it is not in yet (then checked against their filter).
+fn has_work(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> Result<bool> {
+    // Built once: the statement cache is keyed by the text, and a poll should not allocate it.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+        "SELECT 0, dd.phase, d.phases
+         FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+         WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
+           AND d.aborted = 0 AND d.status != 'finished'
+         UNION ALL
+         SELECT 1, 0, '' FROM deployments d
+         WHERE d.tenant_id = ?2 AND d.status != 'finished' AND d.aborted = 0
+           AND json_extract(d.target, '$.kind') = 'filter'
+           AND NOT EXISTS (SELECT 1 FROM deployment_devices dd WHERE dd.deployment_id = d.id AND dd.device_id = ?1)",
+            marks = final_marks()
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let rows = stmt
+        .query_map(params![device_id, tenant], |r| {
+            Ok((
+                r.get::<_, bool>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let now = now_ms();
+    let mut dynamic = false;
+    for (is_dynamic, phase, phases) in rows {
+        if is_dynamic {
+            dynamic = true;
+        } else if phase_started(&phases, phase, now) {
+            return Ok(true);
+        }
+    }
+    Ok(dynamic && !dynamic_to_join(conn, tenant, device_id)?.is_empty())
+}
+
+/// False while phase `phase` of `phases` (JSON) has not started yet.
+fn phase_started(phases: &str, phase: i64, now: i64) -> bool {
+    let phases: Vec<super::Phase> = serde_json::from_str(phases).unwrap_or_default();
+    phases
+        .get(phase as usize)
+        .and_then(|p| p.start_ts)
+        .is_none_or(|ts| ts <= now)
+}
+
+/// The final statuses as an SQL list: `'success','failure',...`.
+fn final_marks() -> String {
+    FINAL
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A deployment the device is in and has not finished, oldest first.
+struct Candidate {
+    deployment_id: String,
+    artifact_name: String,
+    /// The device's phase and the deployment's phases (JSON).
+    phase: i64,
+    phases: String,
+}
+
+impl Candidate {
+    /// False while the device's phase has not started yet (nothing for it now).
+    fn started(&self, now: i64) -> bool {
+        phase_started(&self.phases, self.phase, now)
+    }
+}
+
+fn candidates(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    device_id: &str,
+) -> Result<Vec<Candidate>> {
+    let marks = final_marks();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases
+         FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+         WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
+           AND d.aborted = 0 AND d.status != 'finished'
+         ORDER BY d.created_ts, d.id"
+    ))?;
+    let rows = stmt
+        .query_map(params![device_id, tenant], |r| {
+            Ok(Candidate {
+                deployment_id: r.get(0)?,
+                artifact_name: r.get(1)?,
+                phase: r.get(2)?,
+                phases: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Open dynamic deployments (defined by a filter) that this device matches but is not in yet:
+/// `(deployment id, phases JSON)`.
+fn dynamic_to_join(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    device_id: &str,
+) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.target, d.phases FROM deployments d
          WHERE d.tenant_id = ?1 AND d.status != 'finished' AND d.aborted = 0
@@ -116,6 +215,7 @@ fn join_dynamic(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> R
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::new();
     for (id, target, phases) in open {
         let target: Value = serde_json::from_str(&target).unwrap_or_default();
         let mut terms: Vec<crate::core::inventory::query::Predicate> =
@@ -127,18 +227,27 @@ fn join_dynamic(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> R
             value: Value::String("accepted".into()),
         });
         if crate::core::inventory::device_matches(conn, tenant, device_id, terms)? {
-            let phases: Vec<super::Phase> = serde_json::from_str(&phases).unwrap_or_default();
-            let last = phases.len().saturating_sub(1) as i64;
-            conn.execute(
-                "INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, tenant_id, status, phase, created_ts)
-                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
-                params![id, device_id, tenant, last, now_ms()],
-            )?;
-            conn.execute(
-                "UPDATE deployments SET device_count = device_count + 1 WHERE id = ?1",
-                [&id],
-            )?;
+            out.push((id, phases));
         }
+    }
+    Ok(out)
+}
+
+/// Dynamic deployments take in devices that match their filter later: such a device joins, in
+/// the last phase, when it polls.
+fn join_dynamic(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> Result<()> {
+    for (id, phases) in dynamic_to_join(conn, tenant, device_id)? {
+        let phases: Vec<super::Phase> = serde_json::from_str(&phases).unwrap_or_default();
+        let last = phases.len().saturating_sub(1) as i64;
+        conn.execute(
+            "INSERT OR IGNORE INTO deployment_devices (deployment_id, device_id, tenant_id, status, phase, created_ts)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+            params![id, device_id, tenant, last, now_ms()],
+        )?;
+        conn.execute(
+            "UPDATE deployments SET device_count = device_count + 1 WHERE id = ?1",
+            [&id],
+        )?;
     }
     Ok(())
 }
