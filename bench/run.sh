@@ -107,10 +107,10 @@ FLEET_RSS=$(rss_kb "$FB_PID")
 
 # ---------------------------------------------------------------- 5. steady fleet (+ RSS)
 # Before the 1,000-connection runs, so its RSS is the fleet's own, not what the allocator kept
-# from those connections.
+# from those connections. Its devices authenticate again, so it writes the tokens wrk uses.
 echo "== steady fleet: $DEVICES devices, poll ${POLL_SECS}s, ${STEADY_SECS}s" >&2
 "$SIM" --server "$URL" --admin-user "$ADMIN" --admin-password "$PASSWORD" --admit preauth \
-  --devices "$DEVICES" --run-id bench --quiet --json \
+  --devices "$DEVICES" --run-id bench --quiet --json --tokens-out "$WORK/tokens.txt" \
   steady --poll-interval "${POLL_SECS}s" --inventory-interval 300s --duration "${STEADY_SECS}s" \
   >"$WORK/steady.json" &
 SIM_PID=$!
