@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: HTTP → `api::<dialect>` → `core` → `db`.
 
+pub mod allocator;
 pub mod api;
 pub mod artifact;
 pub mod cli;

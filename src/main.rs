@@ -1,3 +1,4 @@
 fn main() -> std::process::ExitCode {
+    fleetbox::allocator::tune();
     fleetbox::cli::main()
 }
