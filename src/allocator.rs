@@ -14,14 +14,13 @@
 //! musl's allocator already returns large blocks on free, so this is glibc only. A variable
 //! the operator sets (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`) wins over these defaults.
 
-/// Blocks from this size up get their own mapping.
-const MMAP_THRESHOLD: i32 = 256 * 1024;
-const ARENA_MAX: i32 = 2;
-
 /// Applies the settings. Call first thing in `main`, before any thread starts.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        /// Blocks from this size up get their own mapping.
+        const MMAP_THRESHOLD: i32 = 256 * 1024;
+        const ARENA_MAX: i32 = 2;
         // SAFETY: mallopt only changes malloc parameters; it is called before other threads
         // exist, so no allocation races with the change.
         unsafe {

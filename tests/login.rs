@@ -333,3 +333,47 @@ fn read_only_users_can_read_but_the_ui_and_unknown_paths_behave() {
         404
     );
 }
+
+/// The server's peak resident memory, from the kernel's own count.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status");
+    kb / 1024
+}
+
+#[test]
+fn a_burst_of_logins_queues_for_the_password_check() {
+    // Each argon2id check holds ~19 MiB; 32 at once would take over 600 MB. The server lets
+    // only a few run at a time, so the burst costs a few checks' worth and every login works.
+    const LOGINS: usize = 32;
+    let s = Server::builder().no_https().start();
+    let before = peak_rss_mb(s.pid());
+    let barrier = std::sync::Barrier::new(LOGINS);
+    let codes: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..LOGINS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let c = s.client();
+                    barrier.wait();
+                    c.post(s.url(LOGIN))
+                        .basic_auth(ADMIN_EMAIL, Some(ADMIN_PASSWORD))
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(codes.iter().all(|&c| c == 200), "{codes:?}");
+    let after = peak_rss_mb(s.pid());
+    assert!(
+        after < before + 150,
+        "peak RSS grew from {before} MB to {after} MB during {LOGINS} concurrent logins"
+    );
+}

@@ -126,8 +126,7 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
         .await?
         .ok_or_else(bad_secret)?;
     password::check_policy("password", new_password, &account.email)?;
-    let pw = new_password.to_string();
-    let pw_hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let pw_hash = password::hash_in_pool(new_password.to_string()).await?;
     let u = account.user_id.clone();
     db.write(move |conn| {
         let now = now_ms();

@@ -1,9 +1,15 @@
 //! Password hashing (argon2id, PHC strings) and the password policy.
-//! Hashing is deliberately slow: call these from a blocking thread.
+//!
+//! Hashing is deliberately slow and memory-hard: each hash or check holds ~19 MiB (argon2id's
+//! default memory cost) for tens of milliseconds. The async entry points run it on the blocking
+//! pool and let only a few run at once, so a burst of logins (or someone guessing passwords)
+//! queues instead of growing the server by 19 MiB per request.
 
 use crate::error::{Error, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use std::sync::OnceLock;
+use tokio::sync::Semaphore;
 
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 1024;
@@ -42,6 +48,28 @@ pub fn check_policy(field: &str, password: &str, email: &str) -> Result<()> {
     Ok(())
 }
 
+/// Hashes or checks running at once: one per core, at most four.
+fn slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Semaphore::new(cores.clamp(1, 4))
+    })
+}
+
+/// [`hash`] on the blocking pool, waiting for a free slot first.
+pub async fn hash_in_pool(password: String) -> Result<String> {
+    let _slot = slots().acquire().await.expect("semaphore never closed");
+    tokio::task::spawn_blocking(move || hash(&password)).await?
+}
+
+/// [`verify`] on the blocking pool, waiting for a free slot first.
+pub async fn verify_in_pool(password: String, phc: String) -> Result<bool> {
+    let _slot = slots().acquire().await.expect("semaphore never closed");
+    Ok(tokio::task::spawn_blocking(move || verify(&password, &phc)).await?)
+}
+
+/// Blocks for the whole hash; async code uses [`hash_in_pool`].
 pub fn hash(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     Argon2::default()
@@ -50,7 +78,8 @@ pub fn hash(password: &str) -> Result<String> {
         .map_err(|e| Error::internal(format!("password hashing: {e}")))
 }
 
-/// True when `password` matches the stored PHC string.
+/// True when `password` matches the stored PHC string. Blocks; async code uses
+/// [`verify_in_pool`].
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(parsed) => Argon2::default()
@@ -63,7 +92,7 @@ pub fn verify(password: &str, phc: &str) -> bool {
 /// A hash to verify against when the user does not exist, so that a wrong email takes as long
 /// as a wrong password and does not reveal which accounts exist.
 pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| hash("not-a-real-password-at-all").expect("argon2 works"))
 }
 

@@ -124,16 +124,14 @@ pub async fn update(
                     )
                 })?;
                 let stored = stored_hash(db, id).await?;
-                let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
-                    .await?;
+                let ok = password::verify_in_pool(current, stored).await?;
                 if !ok {
                     return Err(Error::Unprocessable(
                         "current_password does not match".into(),
                     ));
                 }
             }
-            let pw = pw.clone();
-            Some(tokio::task::spawn_blocking(move || password::hash(&pw)).await??)
+            Some(password::hash_in_pool(pw.clone()).await?)
         }
     };
     let (tenant_id, id, keep_jti) = (

@@ -101,8 +101,7 @@ pub struct NewUser {
 pub async fn create(db: &Db, new: NewUser) -> Result<User> {
     check_email("email", &new.email)?;
     password::check_policy("password", &new.password, &new.email)?;
-    let pw = new.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let hash = password::hash_in_pool(new.password.clone()).await?;
     db.write(move |conn| {
         let role_ids = new
             .roles
@@ -197,8 +196,7 @@ pub async fn count(db: &Db) -> Result<i64> {
 
 pub async fn set_password(db: &Db, email: &str, new_password: &str) -> Result<User> {
     password::check_policy("password", new_password, email)?;
-    let pw = new_password.to_string();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let hash = password::hash_in_pool(new_password.to_string()).await?;
     let email = email.to_string();
     db.write(move |conn| {
         let n = conn.execute(
@@ -243,7 +241,7 @@ pub async fn authenticate(db: &Db, email: &str, password_given: &str) -> Result<
         Some((id, Some(h), status)) => (Some(id), h, status),
         _ => (None, password::dummy_hash().to_string(), String::new()),
     };
-    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &hash)).await?;
+    let ok = password::verify_in_pool(given, hash).await?;
     match id {
         Some(id) if ok && status == "active" => db.read(move |conn| get_in(conn, &id)).await,
         _ => Err(Error::Unauthorized("username/password do not match".into())),
