@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
 pub const MIN_LENGTH: usize = 8;
@@ -49,24 +49,38 @@ pub fn check_policy(field: &str, password: &str, email: &str) -> Result<()> {
 }
 
 /// Hashes or checks running at once: one per core, at most four.
-fn slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Semaphore::new(cores.clamp(1, 4))
+fn slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Arc::new(Semaphore::new(cores.clamp(1, 4)))
+        })
+        .clone()
+}
+
+/// Runs `work` on the blocking pool once a slot is free. The slot moves into the blocking
+/// task: a client that hangs up mid-check does not free it before the check ends.
+async fn in_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let slot = slots()
+        .acquire_owned()
+        .await
+        .expect("semaphore never closed");
+    Ok(tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
     })
+    .await?)
 }
 
 /// [`hash`] on the blocking pool, waiting for a free slot first.
 pub async fn hash_in_pool(password: String) -> Result<String> {
-    let _slot = slots().acquire().await.expect("semaphore never closed");
-    tokio::task::spawn_blocking(move || hash(&password)).await?
+    in_pool(move || hash(&password)).await?
 }
 
 /// [`verify`] on the blocking pool, waiting for a free slot first.
 pub async fn verify_in_pool(password: String, phc: String) -> Result<bool> {
-    let _slot = slots().acquire().await.expect("semaphore never closed");
-    Ok(tokio::task::spawn_blocking(move || verify(&password, &phc)).await?)
+    in_pool(move || verify(&password, &phc)).await
 }
 
 /// Blocks for the whole hash; async code uses [`hash_in_pool`].
