@@ -276,8 +276,14 @@ impl<'a> Shell<'a> {
             sid: String::new(),
             out: String::new(),
         };
-        // The device answers `new` with status 1 (normal) and the session's id.
-        let answer = shell.next();
+        // The device answers `new` with status 1 (normal) and the session's id. mender-connect
+        // starts the shell before it sends that answer, and the shell's first output (the
+        // prompt) sometimes arrives first (seen in CI): keep that output.
+        let mut answer = shell.next();
+        while (answer.hdr.proto, answer.hdr.typ.as_str()) == (SHELL, "shell") {
+            shell.out.push_str(&String::from_utf8_lossy(&answer.body));
+            answer = shell.next();
+        }
         assert_eq!(
             (answer.hdr.proto, answer.hdr.typ.as_str()),
             (SHELL, "new"),
@@ -291,7 +297,9 @@ impl<'a> Shell<'a> {
         );
         assert!(!answer.hdr.sid.is_empty(), "{answer:?}");
         shell.sid = answer.hdr.sid;
-        shell.read_until("$ ");
+        if !shell.out.contains("$ ") {
+            shell.read_until("$ ");
+        }
         shell
     }
 
