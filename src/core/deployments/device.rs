@@ -4,9 +4,10 @@ use super::{refresh_status, FINAL};
 use crate::core::artifacts::{self, Artifact};
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{named_params, params, OptionalExtension};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// Statuses a device may report.
 pub const REPORTABLE: &[&str] = &[
@@ -97,29 +98,24 @@ pub async fn next(
 /// deployments it is not in yet (then checked against their filter).
 fn has_work(conn: &rusqlite::Connection, tenant: &str, device_id: &str) -> Result<bool> {
     // Built once: the statement cache is keyed by the text, and a poll should not allocate it.
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-        "SELECT 0, dd.phase, d.phases
-         FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-         WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
-           AND d.aborted = 0 AND d.status != 'finished'
-         UNION ALL
-         SELECT 1, 0, '' FROM deployments d
-         WHERE d.tenant_id = ?2 AND d.status != 'finished' AND d.aborted = 0
-           AND json_extract(d.target, '$.kind') = 'filter'
-           AND NOT EXISTS (SELECT 1 FROM deployment_devices dd WHERE dd.deployment_id = d.id AND dd.device_id = ?1)",
-            marks = final_marks()
+            "SELECT 0, dd.phase, d.phases {unfinished} UNION ALL SELECT 1, 0, '' {OPEN_DYNAMIC}",
+            unfinished = &*UNFINISHED
         )
     });
     let mut stmt = conn.prepare_cached(&SQL)?;
     let rows = stmt
-        .query_map(params![device_id, tenant], |r| {
-            Ok((
-                r.get::<_, bool>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
+        .query_map(
+            named_params! {":device": device_id, ":tenant": tenant},
+            |r| {
+                Ok((
+                    r.get::<_, bool>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let now = now_ms();
     let mut dynamic = false;
@@ -151,6 +147,25 @@ fn final_marks() -> String {
         .join(",")
 }
 
+/// `FROM … WHERE …` of the deployments device `:device` of tenant `:tenant` is in and has not
+/// finished (`dd` its row, `d` the deployment).
+static UNFINISHED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
+         WHERE dd.device_id = :device AND dd.tenant_id = :tenant AND dd.status NOT IN ({})
+           AND d.aborted = 0 AND d.status != 'finished'",
+        final_marks()
+    )
+});
+
+/// `FROM … WHERE …` of the open dynamic deployments (defined by a filter) of tenant `:tenant`
+/// that device `:device` is not in yet.
+const OPEN_DYNAMIC: &str = "FROM deployments d
+     WHERE d.tenant_id = :tenant AND d.status != 'finished' AND d.aborted = 0
+       AND json_extract(d.target, '$.kind') = 'filter'
+       AND NOT EXISTS (SELECT 1 FROM deployment_devices dd
+                       WHERE dd.deployment_id = d.id AND dd.device_id = :device)";
+
 /// A deployment the device is in and has not finished, oldest first.
 struct Candidate {
     deployment_id: String,
@@ -172,23 +187,26 @@ fn candidates(
     tenant: &str,
     device_id: &str,
 ) -> Result<Vec<Candidate>> {
-    let marks = final_marks();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases
-         FROM deployment_devices dd JOIN deployments d ON d.id = dd.deployment_id
-         WHERE dd.device_id = ?1 AND dd.tenant_id = ?2 AND dd.status NOT IN ({marks})
-           AND d.aborted = 0 AND d.status != 'finished'
-         ORDER BY d.created_ts, d.id"
-    ))?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases {unfinished}
+             ORDER BY d.created_ts, d.id",
+            unfinished = &*UNFINISHED
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
     let rows = stmt
-        .query_map(params![device_id, tenant], |r| {
-            Ok(Candidate {
-                deployment_id: r.get(0)?,
-                artifact_name: r.get(1)?,
-                phase: r.get(2)?,
-                phases: r.get(3)?,
-            })
-        })?
+        .query_map(
+            named_params! {":device": device_id, ":tenant": tenant},
+            |r| {
+                Ok(Candidate {
+                    deployment_id: r.get(0)?,
+                    artifact_name: r.get(1)?,
+                    phase: r.get(2)?,
+                    phases: r.get(3)?,
+                })
+            },
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -200,20 +218,20 @@ fn dynamic_to_join(
     tenant: &str,
     device_id: &str,
 ) -> Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.target, d.phases FROM deployments d
-         WHERE d.tenant_id = ?1 AND d.status != 'finished' AND d.aborted = 0
-           AND json_extract(d.target, '$.kind') = 'filter'
-           AND NOT EXISTS (SELECT 1 FROM deployment_devices dd WHERE dd.deployment_id = d.id AND dd.device_id = ?2)",
-    )?;
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT d.id, d.target, d.phases {OPEN_DYNAMIC}"));
+    let mut stmt = conn.prepare_cached(&SQL)?;
     let open = stmt
-        .query_map(params![tenant, device_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
+        .query_map(
+            named_params! {":device": device_id, ":tenant": tenant},
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (id, target, phases) in open {
