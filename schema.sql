@@ -52,6 +52,8 @@ CREATE TABLE roles (
     -- What a Mender client sees: [{"name": "ReadDevices", "scope": {"type", "value"}}]; compiled
     -- into `permissions`, which is what the permission check reads.
     permission_sets TEXT NOT NULL DEFAULT '[]',
+    -- Mender's older {action, object} rules as given; compiled into `permissions` too.
+    legacy_permissions TEXT NOT NULL DEFAULT '[]',
     UNIQUE (tenant_id, name)
 );
 

@@ -223,8 +223,17 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::Artifact(cmd) => artifact_command(cmd, config).await,
         Command::Routes => {
             let groups = crate::api::RouteGroups::new(config.artifact_max_bytes);
-            for (guard, path) in groups.table() {
-                println!("{guard}\t{path}");
+            // guard, method, path, context, resource, operation: one route a line.
+            for r in groups.table().rows() {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.guard.as_str(),
+                    r.entry.method,
+                    r.entry.path,
+                    r.guard.context(),
+                    r.entry.resource,
+                    r.entry.op.as_str()
+                );
             }
             Ok(())
         }
@@ -328,7 +337,7 @@ async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String
                 .map_err(|e| e.to_string())?;
             audit::record(
                 &db,
-                server::system_entry(
+                crate::core::audit::Entry::system_via(
                     &default_tenant,
                     "create",
                     "tenant",
@@ -390,7 +399,14 @@ async fn set_tenant_status(
         tenants::Status::Active => "activate",
         tenants::Status::Suspended => "suspend",
     };
-    let entry = server::system_entry(default_tenant, action, "tenant", &id, "", "command line");
+    let entry = crate::core::audit::Entry::system_via(
+        default_tenant,
+        action,
+        "tenant",
+        &id,
+        "",
+        "command line",
+    );
     let cache = crate::core::devices::token_cache::TokenCache::new();
     let t = tenants::set_status(db, &cache, &id, status, entry)
         .await
@@ -414,7 +430,14 @@ async fn delete_tenant(
         max_bytes: config.artifact_max_bytes,
         storage_limit: config.storage_limit_bytes,
     };
-    let entry = server::system_entry(default_tenant, "delete", "tenant", &id, "", "command line");
+    let entry = crate::core::audit::Entry::system_via(
+        default_tenant,
+        "delete",
+        "tenant",
+        &id,
+        "",
+        "command line",
+    );
     let cache = crate::core::devices::token_cache::TokenCache::new();
     match tenants::delete(db, &cache, &store, &id, entry).await {
         Ok(t) => {
@@ -459,7 +482,14 @@ async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             audit::record(
                 &db,
-                server::system_entry(&tenant, "create", "user", &u.id, &u.email, "command line"),
+                crate::core::audit::Entry::system_via(
+                    &tenant,
+                    "create",
+                    "user",
+                    &u.id,
+                    &u.email,
+                    "command line",
+                ),
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -491,7 +521,7 @@ async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             audit::record(
                 &db,
-                server::system_entry(
+                crate::core::audit::Entry::system_via(
                     &u.tenant_id,
                     "update",
                     "user",
@@ -531,7 +561,7 @@ async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<
     let a = &issued.account;
     audit::record(
         db,
-        server::system_entry(
+        crate::core::audit::Entry::system_via(
             &a.tenant_id,
             "password_reset_request",
             "user",

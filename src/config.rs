@@ -310,7 +310,7 @@ impl Config {
         if self.smtp_url.is_empty() {
             return Ok(());
         }
-        crate::mail::parse_url(&self.smtp_url)
+        crate::smtp_url::parse_url(&self.smtp_url)
             .map_err(|e| format!("configuration key `smtp_url`: {e}"))?;
         if self.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(format!(

@@ -1,8 +1,6 @@
-//! The one error type. `core` returns these; each API dialect renders them in its own body shape
-//! (see `render`). Internal errors keep their detail for the log and show a generic message.
-
-use axum::http::StatusCode;
-use serde_json::{json, Value};
+//! The one error type of the domain. `core` returns these, with no HTTP in them: each API
+//! dialect maps a kind to its status code and body shape (`api::dialect`). Internal errors keep
+//! their detail for the log and show a generic message.
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -16,6 +14,9 @@ pub enum Error {
         field: Option<String>,
         message: String,
     },
+    /// Bad input in several fields at once, each with its own message.
+    #[error("{}", .0.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))]
+    InvalidFields(Vec<FieldError>),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -46,46 +47,24 @@ pub enum Error {
     /// Something the server relies on (a device's remote session) did not answer in time.
     #[error("{0}")]
     GatewayTimeout(String),
+    /// The operation exists in the API but this resource does not support it (a method a path
+    /// does not answer).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The operation is part of an API this server speaks but has no meaning or no
+    /// implementation here; the message says why.
+    #[error("{0}")]
+    NotImplemented(String),
     /// Detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-/// Which API family a request belongs to; decides the error body shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Mender,
-    Pelion,
-    Cybus,
-}
-
-impl Dialect {
-    /// Chosen by path: `/v3/...` is Pelion, the Cybus auth-server paths are Cybus, all else Mender.
-    pub fn for_path(path: &str) -> Dialect {
-        const CYBUS: &[&str] = &[
-            "/api/users",
-            "/api/listUsers",
-            "/api/roles",
-            "/api/permissions",
-            "/api/client-registry",
-            "/api/mfa",
-            "/api/auth",
-            "/api/login",
-            "/api/certificates",
-            "/api/maintenance",
-            "/api/password-policy",
-        ];
-        if path.starts_with("/v3/") || path == "/v3" {
-            Dialect::Pelion
-        } else if CYBUS.iter().any(|p| {
-            path.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        }) {
-            Dialect::Cybus
-        } else {
-            Dialect::Mender
-        }
-    }
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
 }
 
 impl Error {
@@ -107,25 +86,6 @@ impl Error {
         Error::Internal(detail.to_string())
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Locked(_) => StatusCode::LOCKED,
-            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Error::LimitReached(_) | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Error::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The message a client may see.
     pub fn public_message(&self) -> String {
         match self {
@@ -134,81 +94,18 @@ impl Error {
         }
     }
 
-    /// Pelion's `type` strings.
-    fn pelion_type(&self) -> &'static str {
+    /// The offending fields of bad input, with what is wrong with each.
+    pub fn fields(&self) -> Vec<(&str, &str)> {
         match self {
-            Error::NotFound(_) => "not_found",
-            Error::Invalid { field: Some(_), .. } => "validation_error",
-            Error::Invalid { field: None, .. } => "bad_request",
-            Error::Conflict(_) => "duplicate",
-            Error::Unauthorized(_) => "invalid_auth",
-            Error::Forbidden(_) => "access_denied",
-            Error::Locked(_) => "account_locked",
-            Error::PreconditionFailed(_) => "precondition_failed",
-            Error::InsufficientStorage(_) => "insufficient_storage",
-            Error::LimitReached(_) => "limit_reached",
-            Error::Unprocessable(_) => "unprocessable_entity",
-            Error::PayloadTooLarge(_) => "payload_too_large",
-            Error::TooManyRequests { .. } => "too_many_requests",
-            Error::BadGateway(_) => "bad_gateway",
-            Error::GatewayTimeout(_) => "gateway_timeout",
-            Error::Internal(_) => "internal_server_error",
-        }
-    }
-
-    /// Cybus's `code` strings (upper snake case, as its auth server uses).
-    fn cybus_code(&self) -> &'static str {
-        match self {
-            Error::NotFound(_) => "NOT_FOUND",
-            Error::Invalid { .. } => "BAD_REQUEST",
-            Error::Conflict(_) => "CONFLICT",
-            Error::Unauthorized(_) => "UNAUTHORIZED",
-            Error::Forbidden(_) => "FORBIDDEN",
-            Error::Locked(_) => "LOCKED",
-            Error::PreconditionFailed(_) => "PRECONDITION_FAILED",
-            Error::InsufficientStorage(_) => "INSUFFICIENT_STORAGE",
-            Error::LimitReached(_) | Error::Unprocessable(_) => "UNPROCESSABLE_ENTITY",
-            Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Error::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
-            Error::BadGateway(_) => "BAD_GATEWAY",
-            Error::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
-            Error::Internal(_) => "INTERNAL_SERVER_ERROR",
-        }
-    }
-
-    /// The error body in the given dialect's shape.
-    pub fn render(&self, dialect: Dialect, request_id: &str) -> Value {
-        let message = self.public_message();
-        match dialect {
-            Dialect::Mender => json!({ "error": message, "request_id": request_id }),
-            Dialect::Pelion => {
-                let fields = match self {
-                    Error::Invalid {
-                        field: Some(f),
-                        message,
-                    } => json!([{ "name": f, "message": message }]),
-                    _ => json!([]),
-                };
-                json!({
-                    "object": "error",
-                    "code": self.status().as_u16(),
-                    "type": self.pelion_type(),
-                    "message": message,
-                    "request_id": request_id,
-                    "fields": fields,
-                })
-            }
-            Dialect::Cybus => {
-                let mut body = json!({
-                    "code": self.cybus_code(),
-                    "message": message,
-                    "request_id": request_id,
-                });
-                if let Error::Invalid { field: Some(f), .. } = self {
-                    body["field"] = json!(f);
-                }
-                body
-            }
+            Error::Invalid {
+                field: Some(f),
+                message,
+            } => vec![(f.as_str(), message.as_str())],
+            Error::InvalidFields(list) => list
+                .iter()
+                .map(|f| (f.field.as_str(), f.message.as_str()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -230,43 +127,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dialect_is_chosen_by_path() {
-        assert_eq!(Dialect::for_path("/v3/users"), Dialect::Pelion);
-        assert_eq!(Dialect::for_path("/api/users/abc"), Dialect::Cybus);
-        assert_eq!(
-            Dialect::for_path("/api/client-registry/register"),
-            Dialect::Cybus
-        );
-        assert_eq!(
-            Dialect::for_path("/api/management/v1/useradm/users"),
-            Dialect::Mender
-        );
-        assert_eq!(Dialect::for_path("/api/usersx"), Dialect::Mender);
-    }
-
-    #[test]
-    fn three_renderings() {
+    fn fields_of_bad_input() {
         let e = Error::invalid("email", "email is required");
-        let m = e.render(Dialect::Mender, "rid");
-        assert_eq!(
-            m,
-            json!({"error": "email is required", "request_id": "rid"})
-        );
-        let p = e.render(Dialect::Pelion, "rid");
-        assert_eq!(p["object"], "error");
-        assert_eq!(p["code"], 400);
-        assert_eq!(p["type"], "validation_error");
-        assert_eq!(p["fields"][0]["name"], "email");
-        let c = e.render(Dialect::Cybus, "rid");
-        assert_eq!(c["code"], "BAD_REQUEST");
-        assert_eq!(c["message"], "email is required");
+        assert_eq!(e.fields(), vec![("email", "email is required")]);
+        let many = Error::InvalidFields(vec![
+            FieldError {
+                field: "a".into(),
+                message: "a is short".into(),
+            },
+            FieldError {
+                field: "b".into(),
+                message: "b is long".into(),
+            },
+        ]);
+        assert_eq!(many.to_string(), "a is short; b is long");
+        assert_eq!(many.fields().len(), 2);
+        assert!(Error::bad_request("x").fields().is_empty());
     }
 
     #[test]
     fn internal_detail_is_hidden() {
         let e = Error::internal("disk on fire at /secret/path");
-        let m = e.render(Dialect::Mender, "rid");
-        assert_eq!(m["error"], "internal error");
-        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.public_message(), "internal error");
     }
 }

@@ -17,4 +17,8 @@ pub mod fsutil;
 pub mod logging;
 pub mod mail;
 pub mod server;
+pub mod smtp_url;
 pub mod web;
+
+#[cfg(test)]
+mod layering_tests;

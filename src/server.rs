@@ -65,7 +65,7 @@ async fn bootstrap_admin(db: &Db, tenant: &str, config: &Config) -> Result<()> {
     .map_err(|e| Error::internal(format!("creating the first administrator: {e}")))?;
     audit::record(
         db,
-        system_entry(
+        audit::Entry::system_via(
             tenant,
             "create",
             "user",
@@ -77,29 +77,6 @@ async fn bootstrap_admin(db: &Db, tenant: &str, config: &Config) -> Result<()> {
     .await?;
     tracing::info!(email = %user.email, "created the first administrator");
     Ok(())
-}
-
-/// An audit entry for a change made from the command line or at start-up.
-pub fn system_entry(
-    tenant: &str,
-    action: &str,
-    object_type: &str,
-    id: &str,
-    email: &str,
-    via: &str,
-) -> audit::Entry {
-    audit::Entry {
-        tenant_id: tenant.to_string(),
-        actor_type: "system",
-        actor_id: None,
-        actor_email: None,
-        action: action.into(),
-        object_type: object_type.into(),
-        object_id: Some(id.to_string()),
-        detail: serde_json::json!({ "email": email, "via": via }),
-        address: None,
-        request_id: None,
-    }
 }
 
 async fn shutdown_signal() {
@@ -176,6 +153,9 @@ type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
 pub async fn serve(config: Config) -> Result<()> {
     let (db, tenant) = open_store(&config).await?;
     bootstrap_admin(&db, &tenant, &config).await?;
+    // Roles an older binary compiled follow this binary's routes and permission sets.
+    let routes = Arc::new(api::RouteGroups::new(config.artifact_max_bytes).table());
+    crate::core::roles::refresh_custom(&db, &api::mender::role_rules(routes)).await?;
     let keys = TokenKeys::load_or_create(&config.data_dir.join("secrets").join("token.key"))?;
     remove_stale_uploads(&config.data_dir.join("tmp"));
     // A device whose tokens end loses its deviceconnect socket.
@@ -208,6 +188,7 @@ pub async fn serve(config: Config) -> Result<()> {
             },
         )),
         connect: connect.clone(),
+        routes: Default::default(),
     };
     let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);

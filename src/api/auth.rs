@@ -1,17 +1,19 @@
 //! Who is calling and what they may do.
 //!
 //! `authenticate` turns `Authorization: Bearer …` into a `Principal`. `authorize` is the one
-//! permission check: every management route is mounted behind `require_permission`, which
-//! derives `{context, resource, operation}` from the request and asks `authorize`; routes a
-//! signed-in user may always use on themselves (logout, `users/me`) sit behind `require_user`.
+//! permission check: every management route is mounted behind `require_permission`, which takes
+//! the domain resource and operation the route declared in the registry (`routes.rs`), fills in
+//! the request's path parameters and asks `authorize`; routes a signed-in user may always use
+//! on themselves (logout, `users/me`) sit behind `require_user`.
 
 use super::context::RequestCtx;
-use super::AppState;
+use super::route_table::resolve;
+use super::state::AppState;
 use crate::core::{tokens, Principal};
 use crate::error::{Error, Result};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -60,25 +62,35 @@ pub fn authorize(p: &Principal, context: &str, resource: &str, operation: &str) 
     }
 }
 
-/// `read` for safe methods and for searches (a `POST` carrying a query, which changes
-/// nothing), `write` for everything that changes state.
-pub fn operation_of(method: &Method, resource: &str) -> &'static str {
-    let search = method == Method::POST && resource.ends_with("/search");
-    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS || search {
-        "read"
-    } else {
-        "write"
-    }
+/// The domain resource and operation of the route a request matched, from the registry.
+pub fn route_resource(state: &AppState, req: &Parts) -> Result<(String, &'static str)> {
+    let info = req
+        .extensions
+        .get::<MatchedPath>()
+        .and_then(|m| state.routes.get(m.as_str(), &req.method))
+        .ok_or_else(|| Error::Forbidden("this route declares no resource".into()))?;
+    Ok((
+        resolve(&info.entry.path, req.uri.path(), &info.entry.resource),
+        info.entry.op.as_str(),
+    ))
 }
 
-/// The resource a management path addresses: the path below `/api/management/vN/`.
-pub fn resource_of(path: &str) -> String {
-    let rest = path.strip_prefix("/api/management/").unwrap_or(path);
-    let rest = match rest.split_once('/') {
-        Some((version, tail)) if version.starts_with('v') => tail,
-        _ => rest,
-    };
-    rest.trim_matches('/').to_string()
+/// The one permission check with the device and release scopes it brings: may `p` do
+/// `operation` on `resource` in `context`, and on the device or release it addresses? The
+/// scopes are kept on the principal for the handler's listings.
+pub async fn check(
+    state: &AppState,
+    p: &mut Principal,
+    context: &str,
+    resource: &str,
+    operation: &str,
+) -> Result<()> {
+    authorize(p, context, resource, operation)?;
+    p.device_scope = p.device_scope_for(context, resource, operation);
+    super::scope::check(state, p, resource, operation, &p.device_scope).await?;
+    p.release_scope = p.release_scope_for(context, resource, operation);
+    super::release_scope::check(state, p, resource, operation, &p.release_scope).await?;
+    Ok(())
 }
 
 fn ctx_of(req: &Request) -> RequestCtx {
@@ -121,13 +133,8 @@ async fn permitted(state: &AppState, req: &Parts) -> Result<Principal> {
             "two-factor authentication must be set up first".into(),
         ));
     }
-    let resource = resource_of(req.uri.path());
-    let operation = operation_of(&req.method, &resource);
-    authorize(&p, "http", &resource, operation)?;
-    p.device_scope = p.device_scope_for("http", &resource, operation);
-    super::scope::check(state, &p, &resource, operation, &p.device_scope).await?;
-    p.release_scope = p.release_scope_for("http", &resource, operation);
-    super::release_scope::check(state, &p, &resource, operation, &p.release_scope).await?;
+    let (resource, operation) = route_resource(state, req)?;
+    check(state, &mut p, "http", &resource, operation).await?;
     Ok(p)
 }
 
@@ -171,33 +178,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn searches_are_reads() {
-        assert_eq!(
-            operation_of(&Method::POST, "inventory/filters/search"),
-            "read"
-        );
-        assert_eq!(
-            operation_of(&Method::POST, "devauth/devices/search"),
-            "read"
-        );
-        assert_eq!(operation_of(&Method::POST, "inventory/filters"), "write");
-        assert_eq!(operation_of(&Method::GET, "x"), "read");
-        assert_eq!(operation_of(&Method::DELETE, "x"), "write");
-    }
-
-    #[test]
-    fn resources() {
-        assert_eq!(
-            resource_of("/api/management/v1/useradm/users/me"),
-            "useradm/users/me"
-        );
-        assert_eq!(
-            resource_of("/api/management/v2/devauth/devices/"),
-            "devauth/devices"
-        );
-    }
 
     #[test]
     fn bearer_parsing() {

@@ -1,7 +1,8 @@
 //! Per-request context: the request id (`X-MEN-RequestID`, echoed or generated), the dialect
 //! that renders errors, the client address, and the one access-log line per request.
 
-use crate::error::{Dialect, Error};
+use super::dialect::Dialect;
+use crate::error::Error;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -95,8 +96,8 @@ impl IntoResponse for Error {
         if let Error::Internal(detail) = &self {
             tracing::error!(request_id = %ctx.id, "internal error: {detail}");
         }
-        let mut resp =
-            (self.status(), axum::Json(self.render(ctx.dialect, &ctx.id))).into_response();
+        let (status, body) = ctx.dialect.render(&self, &ctx.id);
+        let mut resp = (status, axum::Json(body)).into_response();
         if let Error::TooManyRequests { retry_after, .. } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
@@ -111,7 +112,7 @@ pub async fn not_found() -> Error {
     Error::NotFound("resource not found".into())
 }
 
-/// Wrong method on a known path.
+/// Wrong method on a known path: 405 (the router adds `Allow` with the path's methods).
 pub async fn method_not_allowed() -> Error {
-    Error::bad_request("method not allowed")
+    Error::Unsupported("method not allowed".into())
 }

@@ -2,7 +2,7 @@
 //! `JWT` cookie, checked through the token cache. Any failure is 401 so the client
 //! re-authenticates.
 
-use super::AppState;
+use super::state::AppState;
 use crate::core::devices::token_cache::DeviceIdentity;
 use crate::error::{Error, Result};
 use axum::extract::FromRequestParts;

@@ -1,10 +1,10 @@
 //! Liveness and health: `/healthz`, and `alive`/`health` under each Mender service name.
 
-use super::AppState;
+use super::state::AppState;
+use crate::api::routes::{get, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
 const SERVICES: &[&str] = &[
@@ -51,16 +51,32 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    let mut r = Router::new()
-        .route("/healthz", get(healthz))
+pub fn routes() -> Routes {
+    let mut r = Routes::new()
+        .route("/healthz", "health", get(healthz))
         // The workflows service's liveness endpoint.
-        .route("/status", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/health", get(health));
+        .route(
+            "/status",
+            "health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/health", "health", get(health));
     for svc in SERVICES {
         r = r
-            .route(&format!("/api/internal/v1/{svc}/alive"), get(alive))
-            .route(&format!("/api/internal/v1/{svc}/health"), get(health));
+            .route(
+                &format!("/api/internal/v1/{svc}/alive"),
+                "health",
+                get(alive),
+            )
+            .route(
+                &format!("/api/internal/v1/{svc}/health"),
+                "health",
+                get(health),
+            );
     }
-    r.route("/api/internal/v1/auditlogs/health/alive", get(alive))
+    r.route(
+        "/api/internal/v1/auditlogs/health/alive",
+        "health",
+        get(alive),
+    )
 }

@@ -5,7 +5,7 @@
 
 use super::auth::{authenticate, bearer};
 use super::context::RequestCtx;
-use super::AppState;
+use super::state::AppState;
 use crate::core::audit::Entry;
 use crate::core::Principal;
 use crate::error::{Error, Result};
@@ -28,11 +28,7 @@ fn from_this_machine(req: &Request) -> bool {
             .any(|h| req.headers().contains_key(*h))
 }
 
-pub async fn guard(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response> {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Result<Response> {
     if from_this_machine(&req) {
         return Ok(next.run(req).await);
     }
@@ -52,10 +48,10 @@ pub async fn guard(
     // Internal endpoints take any tenant's id, so from the network only the server's operators
     // (administrators of the default tenant) may call them; the one permission check decides,
     // in the `internal` context that only unrestricted permissions cover.
-    let path = req.uri().path().to_string();
-    let resource = path.trim_start_matches("/api/internal/");
-    let op = super::auth::operation_of(req.method(), resource);
-    super::auth::authorize(&p, "internal", resource, op)?;
+    let (parts, body) = req.into_parts();
+    let (resource, op) = super::auth::route_resource(&state, &parts)?;
+    super::auth::authorize(&p, "internal", &resource, op)?;
+    let mut req = Request::from_parts(parts, body);
     if p.tenant_id != *state.default_tenant {
         return Err(Error::Forbidden(
             "internal API: only administrators of the default organisation".into(),

@@ -2,46 +2,31 @@
 
 pub mod auth;
 pub mod context;
+pub mod cybus;
 pub mod device_auth;
+pub mod dialect;
 pub mod extract;
 pub mod health;
 pub mod internal;
 pub mod mapped_file;
 pub mod mender;
 pub mod paging;
+pub mod pelion;
 pub mod release_scope;
 pub mod respond;
+pub mod route_table;
 pub mod routes;
 pub mod scope;
+pub mod state;
 
-use crate::config::Config;
-use crate::core::artifacts::Store;
-use crate::core::devices::token_cache::TokenCache;
-use crate::crypto::link::LinkSigner;
-use crate::crypto::token::TokenKeys;
-use crate::db::Db;
+pub use state::AppState;
+
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
+use route_table::{Guard, RouteTable};
 use routes::Routes;
 use std::sync::Arc;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub keys: TokenKeys,
-    pub default_tenant: Arc<String>,
-    pub device_tokens: Arc<TokenCache>,
-    pub artifacts: Arc<Store>,
-    pub links: LinkSigner,
-    /// Two-factor authentication (sealed secrets, used TOTP steps).
-    pub tfa: Arc<crate::core::tfa::Tfa>,
-    /// Failed-login counters and lockouts.
-    pub throttle: Arc<crate::core::login_throttle::Throttle>,
-    /// Live device sockets and remote-access sessions.
-    pub connect: Arc<crate::connect::Broker>,
-}
 
 /// Every route, by the guard in front of it.
 pub struct RouteGroups {
@@ -55,6 +40,8 @@ pub struct RouteGroups {
     pub device: Routes,
     /// Loopback or an admin token.
     pub internal: Routes,
+    /// Liveness and health, for anyone.
+    pub health: Routes,
 }
 
 impl RouteGroups {
@@ -65,30 +52,29 @@ impl RouteGroups {
             public: mender::public_routes(),
             device: mender::device_routes(),
             internal: mender::internal_routes(max_upload),
+            health: health::routes(),
         }
     }
 
-    /// `(guard, path)` of every route, for `fleetbox routes`.
-    pub fn table(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        for (guard, routes) in [
-            ("permission", &self.management),
-            ("user", &self.self_service),
-            ("public", &self.public),
-            ("device", &self.device),
-            ("internal", &self.internal),
-        ] {
-            out.extend(routes.paths().iter().map(|p| (guard, p.clone())));
-        }
-        out
+    /// Every route with its guard and resource, for the permission check and `fleetbox routes`.
+    pub fn table(&self) -> RouteTable {
+        RouteTable::new(&[
+            (Guard::Permission, self.management.entries()),
+            (Guard::User, self.self_service.entries()),
+            (Guard::Public, self.public.entries()),
+            (Guard::Public, self.health.entries()),
+            (Guard::Device, self.device.entries()),
+            (Guard::Internal, self.internal.entries()),
+        ])
     }
 }
 
 /// The application's routes. `server` wraps them in the layers every request passes (panic
 /// catcher, request context, body limit) around the whole router, once: `Router::layer` would
 /// wrap each route instead, and every request would then clone that route's layer stack.
-pub fn router(state: AppState) -> Router {
+pub fn router(mut state: AppState) -> Router {
     let groups = RouteGroups::new(state.config.artifact_max_bytes);
+    state.routes = Arc::new(groups.table());
     let management = groups
         .management
         .into_router()
@@ -102,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .into_router()
         .route_layer(from_fn_with_state(state.clone(), internal::guard));
     Router::new()
-        .merge(health::routes())
+        .merge(groups.health.into_router())
         .merge(groups.device.into_router())
         .merge(internal)
         .merge(groups.public.into_router())

@@ -11,26 +11,22 @@
 //!   is only known once the file is read, and is untagged when new), storage limits — needs an
 //!   unscoped permission.
 
-use super::AppState;
+use super::state::AppState;
 use crate::core::permissions::ReleaseScope;
 use crate::core::{artifacts, releases, Principal};
 use crate::error::{Error, Result};
 
 /// Resources about releases and artifacts, where a release scope narrows what may be touched.
 const RELEASE_AREAS: &[&str] = &[
-    "deployments/artifacts",
-    "deployments/releases",
-    "deployments/deployments/releases",
-    "deployments/limits",
+    "artifacts",
+    "releases",
+    "release-tags",
+    "release-types",
+    "storage-limits",
 ];
 
 /// Collections a tag-scoped caller may read; their handlers filter by the scope.
-const FILTERED_READS: &[&str] = &[
-    "deployments/artifacts",
-    "deployments/deployments/releases",
-    "deployments/releases/all/tags",
-    "deployments/releases/all/types",
-];
+const FILTERED_READS: &[&str] = &["artifacts", "releases", "release-tags", "release-types"];
 
 /// What a resource addresses.
 #[derive(Debug, PartialEq)]
@@ -44,13 +40,9 @@ pub enum Addressed {
 pub fn addressed(resource: &str) -> Addressed {
     let parts: Vec<&str> = resource.split('/').collect();
     match parts.as_slice() {
-        ["deployments", "artifacts", "generate"] => Addressed::Other,
-        ["deployments", "artifacts", id, ..] if !id.is_empty() => {
-            Addressed::Artifact(id.to_string())
-        }
-        ["deployments", "deployments", "releases", name, ..] if !name.is_empty() => {
-            Addressed::Release(decode(name))
-        }
+        ["artifacts", "generate"] => Addressed::Other,
+        ["artifacts", id, ..] if !id.is_empty() => Addressed::Artifact(id.to_string()),
+        ["releases", name, ..] if !name.is_empty() => Addressed::Release(decode(name)),
         _ => Addressed::Other,
     }
 }
@@ -76,10 +68,8 @@ pub async fn check(
     let Some(tags) = scope.tags() else {
         return Ok(());
     };
-    let about_releases = RELEASE_AREAS
-        .iter()
-        .any(|a| resource == *a || resource.starts_with(&format!("{a}/")));
-    if !about_releases {
+    let area = resource.split('/').next().unwrap_or_default();
+    if !RELEASE_AREAS.contains(&area) {
         return Ok(());
     }
     let in_scope = |release_tags: Option<Vec<String>>| match release_tags {
@@ -101,7 +91,7 @@ pub async fn check(
         Addressed::Other => {}
     }
     let filtered = operation == "read" && FILTERED_READS.contains(&resource);
-    let delete_by_name = operation == "write" && resource == "deployments/deployments/releases";
+    let delete_by_name = operation == "write" && resource == "releases";
     if filtered || delete_by_name {
         return Ok(());
     }
@@ -118,26 +108,20 @@ mod tests {
     #[test]
     fn addressed_things() {
         assert_eq!(
-            addressed("deployments/artifacts/abc"),
+            addressed("artifacts/abc"),
             Addressed::Artifact("abc".into())
         );
         assert_eq!(
-            addressed("deployments/artifacts/abc/download"),
+            addressed("artifacts/abc/download"),
             Addressed::Artifact("abc".into())
         );
+        assert_eq!(addressed("artifacts/generate"), Addressed::Other);
+        assert_eq!(addressed("artifacts"), Addressed::Other);
         assert_eq!(
-            addressed("deployments/artifacts/generate"),
-            Addressed::Other
-        );
-        assert_eq!(addressed("deployments/artifacts"), Addressed::Other);
-        assert_eq!(
-            addressed("deployments/deployments/releases/my%20app+1/tags"),
+            addressed("releases/my%20app%2B1/tags"),
             Addressed::Release("my app+1".into())
         );
-        assert_eq!(
-            addressed("deployments/deployments/releases"),
-            Addressed::Other
-        );
-        assert_eq!(addressed("deployments/releases/all/tags"), Addressed::Other);
+        assert_eq!(addressed("releases"), Addressed::Other);
+        assert_eq!(addressed("release-tags"), Addressed::Other);
     }
 }

@@ -10,7 +10,7 @@
 //! Deployments are checked by their handlers: a group-scoped deployer may target only devices
 //! in their groups.
 
-use super::AppState;
+use super::state::AppState;
 use crate::core::devices;
 use crate::core::permissions::DeviceScope;
 use crate::core::Principal;
@@ -18,37 +18,31 @@ use crate::error::{Error, Result};
 
 /// Resources about devices, where a device scope narrows what may be touched.
 const DEVICE_AREAS: &[&str] = &[
-    "devauth/",
-    "admission/",
-    "inventory/",
-    "deviceconnect/",
-    "deviceconfig/",
-    "deployments/deployments/devices/",
+    "devices",
+    "device-groups",
+    "device-filters",
+    "device-attributes",
+    "device-tokens",
+    "device-limits",
+    "device-config",
+    "remote",
 ];
 
 /// Collections a group-scoped caller may read; their handlers filter by the scope.
 const FILTERED_READS: &[&str] = &[
-    "devauth/devices",
-    "devauth/devices/search",
-    "devauth/devices/count",
-    "inventory/devices",
-    "inventory/filters/search",
-    "inventory/filters",
-    "inventory/filters/attributes",
-    "inventory/groups",
-    "devauth/limits/max_devices",
+    "devices",
+    "device-filters",
+    "device-attributes",
+    "device-groups",
+    "device-limits",
 ];
 
 /// The device a resource addresses, if it addresses exactly one.
 pub fn addressed_device(resource: &str) -> Option<&str> {
-    let parts: Vec<&str> = resource.split('/').collect();
-    let id = match parts.as_slice() {
-        ["devauth" | "admission" | "inventory" | "deviceconnect", "devices", id, ..] => *id,
-        ["deployments", "deployments", "devices", id, ..] => *id,
-        ["deviceconfig", "configurations", "device", id, ..] => *id,
-        _ => return None,
-    };
-    (!matches!(id, "search" | "count" | "")).then_some(id)
+    match resource.split('/').collect::<Vec<_>>().as_slice() {
+        ["devices" | "remote" | "device-config", id, ..] if !id.is_empty() => Some(id),
+        _ => None,
+    }
 }
 
 fn outside() -> Error {
@@ -65,10 +59,8 @@ pub async fn check(
     if scope.groups().is_none() {
         return Ok(());
     }
-    let about_devices = DEVICE_AREAS
-        .iter()
-        .any(|a| resource.starts_with(a) || format!("{resource}/") == *a);
-    if !about_devices {
+    let area = resource.split('/').next().unwrap_or_default();
+    if !DEVICE_AREAS.contains(&area) {
         return Ok(());
     }
     if let Some(id) = addressed_device(resource) {
@@ -82,7 +74,7 @@ pub async fn check(
         if FILTERED_READS.contains(&resource) {
             return Ok(());
         }
-        if let ["inventory", "groups", name, "devices"] =
+        if let ["device-groups", name, "devices"] =
             resource.split('/').collect::<Vec<_>>().as_slice()
         {
             if scope.allows_group(Some(name)) {
@@ -103,22 +95,12 @@ mod tests {
 
     #[test]
     fn addressed_devices() {
-        assert_eq!(addressed_device("devauth/devices/abc"), Some("abc"));
-        assert_eq!(
-            addressed_device("devauth/devices/abc/auth/x/status"),
-            Some("abc")
-        );
-        assert_eq!(addressed_device("inventory/devices/abc/tags"), Some("abc"));
-        assert_eq!(
-            addressed_device("deviceconnect/devices/abc/connect"),
-            Some("abc")
-        );
-        assert_eq!(
-            addressed_device("deployments/deployments/devices/abc"),
-            Some("abc")
-        );
-        assert_eq!(addressed_device("devauth/devices/search"), None);
-        assert_eq!(addressed_device("devauth/devices"), None);
-        assert_eq!(addressed_device("inventory/groups/g/devices"), None);
+        assert_eq!(addressed_device("devices/abc"), Some("abc"));
+        assert_eq!(addressed_device("devices/abc/auth/x"), Some("abc"));
+        assert_eq!(addressed_device("devices/abc/tags"), Some("abc"));
+        assert_eq!(addressed_device("remote/abc/terminal"), Some("abc"));
+        assert_eq!(addressed_device("devices/abc/deployments"), Some("abc"));
+        assert_eq!(addressed_device("devices"), None);
+        assert_eq!(addressed_device("device-groups/g/devices"), None);
     }
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::codec::{
     discard, hash_stream, hex32, rfc3339, Compression, HashReader, Source, SourceState, CHUNK,
 };
-use super::header::{self, Header};
+use super::header::{self, data_member, Header};
 use super::v1::V1Reader;
 use super::{ArtifactError, ArtifactInfo, Update, UpdateFile};
 
@@ -550,19 +550,5 @@ impl Reader {
             scripts: header.scripts,
             size,
         })
-    }
-}
-
-/// Recognises `data/NNNN.tar[.ext]`.
-pub(super) fn data_member(name: &str) -> Result<Option<(usize, Compression)>, ArtifactError> {
-    let Some(rest) = name.strip_prefix("data/") else {
-        return Ok(None);
-    };
-    let Some(index) = rest.get(..4).and_then(header::parse_index) else {
-        return Ok(None);
-    };
-    match Compression::from_member(&rest[4..], "") {
-        Ok(c) => Ok(c.map(|c| (index, c))),
-        Err(_) => Err(ArtifactError::UnsupportedCompression(name.to_string())),
     }
 }

@@ -17,12 +17,9 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::codec::{discard, hash_stream, hex32, rfc3339, Compression, SourceState, CHUNK};
-use super::header::{self, Header, MAX_SCRIPTS};
-use super::reader::data_member;
+use super::header::data_member;
+use super::header::{self, Header};
 use super::{ArtifactError, ArtifactInfo, Update, UpdateFile};
-
-/// Largest checksum file accepted in a format-1 header.
-const MAX_CHECKSUM_FILE: u64 = 4096;
 
 /// A payload file announced by the header.
 struct Expected {
@@ -260,78 +257,5 @@ impl V1Reader {
             scripts: header.scripts,
             size,
         })
-    }
-}
-
-/// Handles a format-1 header member below `headers/NNNN/` that sits in a sub-folder: `leaf` is
-/// the path after `NNNN/`, `path` the full one (for messages).
-pub(super) fn header_extra<R: Read>(
-    header: &mut Header,
-    index: usize,
-    leaf: &str,
-    path: &str,
-    mut r: R,
-    member: &str,
-) -> Result<(), ArtifactError> {
-    let corrupt = |e: std::io::Error| ArtifactError::Corrupt {
-        member: member.to_string(),
-        reason: e.to_string(),
-    };
-    let unexpected = || invalid(format!("unexpected member `{path}` in {member}"));
-    if let Some(name) = leaf.strip_prefix("checksums/") {
-        let file = name
-            .strip_suffix(".sha256sum")
-            .or_else(|| name.strip_suffix(".sha256"))
-            .filter(|f| !f.is_empty() && !f.contains('/'))
-            .ok_or_else(unexpected)?;
-        let mut text = String::new();
-        (&mut r)
-            .take(MAX_CHECKSUM_FILE + 1)
-            .read_to_string(&mut text)
-            .map_err(corrupt)?;
-        let digest = (text.len() as u64 <= MAX_CHECKSUM_FILE)
-            .then(|| parse_checksum(&text, file))
-            .flatten()
-            .ok_or_else(|| invalid(format!("malformed checksum `{path}` in {member}")))?;
-        let slot = &mut header.payloads[index].checksums;
-        if slot.insert(file.to_string(), digest).is_some() {
-            return Err(invalid(format!(
-                "duplicate checksum for `{file}` in `headers/{index:04}` of {member}"
-            )));
-        }
-    } else if leaf.starts_with("signatures/") {
-        discard(&mut r).map_err(corrupt)?;
-    } else if let Some(script) = leaf.strip_prefix("scripts/") {
-        if script
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(invalid(format!(
-                "bad state script name `{path}` in {member}"
-            )));
-        }
-        if header.scripts.len() >= MAX_SCRIPTS {
-            return Err(invalid(format!(
-                "{member} carries more than {MAX_SCRIPTS} state scripts"
-            )));
-        }
-        discard(&mut r).map_err(corrupt)?;
-        header.scripts.push(script.to_string());
-    } else {
-        return Err(unexpected());
-    }
-    Ok(())
-}
-
-/// Parses a checksum file: the hex SHA-256, optionally followed (as `sha256sum` prints it) by
-/// the file name, and surrounding whitespace.
-fn parse_checksum(text: &str, file: &str) -> Option<[u8; 32]> {
-    let mut words = text.split_whitespace();
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(words.next()?, &mut digest).ok()?;
-    match (words.next(), words.next()) {
-        (None, _) => Some(digest),
-        (Some(name), None) if name.strip_prefix('*').unwrap_or(name) == file => Some(digest),
-        _ => None,
     }
 }

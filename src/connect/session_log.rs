@@ -6,6 +6,7 @@
 //! session's start and end to the audit trail.
 
 use super::proto::{ProtoMsg, PROTO_CONTROL, PROTO_PORT_FORWARD, PROTO_SHELL};
+pub use crate::core::remote_sessions::Summary;
 use crate::db::now_ms;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,23 +16,6 @@ use std::time::{Duration, Instant};
 pub enum Opened {
     Terminal,
     PortForward,
-}
-
-/// The session's account when it ends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
-    pub started_ms: i64,
-    pub ended_ms: i64,
-    pub terminal: bool,
-    pub port_forward: bool,
-    /// Payload bytes the user sent to the device (terminal input, forwarded data, files).
-    pub bytes_to_device: u64,
-    /// Payload bytes the device sent back.
-    pub bytes_from_device: u64,
-    /// Terminal output as `(milliseconds since the session started, bytes)`, in order.
-    pub recording: Vec<(u32, Vec<u8>)>,
-    /// Terminal output past the bound was counted but not kept.
-    pub truncated: bool,
 }
 
 struct Inner {
@@ -146,36 +130,10 @@ impl SessionLog {
     }
 }
 
-/// The stored form of a recording: for each output chunk, its time (u32 ms, little endian),
-/// its length (u32, little endian) and its bytes.
-pub fn encode_recording(chunks: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(chunks.iter().map(|(_, b)| b.len() + 8).sum());
-    for (at, bytes) in chunks {
-        out.extend_from_slice(&at.to_le_bytes());
-        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        out.extend_from_slice(bytes);
-    }
-    out
-}
-
-/// Reads back `encode_recording`'s output; a damaged tail is dropped.
-pub fn decode_recording(mut raw: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let mut out = Vec::new();
-    while raw.len() >= 8 {
-        let at = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
-        let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as usize;
-        let Some(bytes) = raw.get(8..8 + len) else {
-            break;
-        };
-        out.push((at, bytes.to_vec()));
-        raw = &raw[8 + len..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::remote_sessions::{decode_recording, encode_recording};
 
     fn shell(typ: &str, body: &[u8]) -> ProtoMsg {
         let mut m = ProtoMsg::new(PROTO_SHELL, typ, "s");

@@ -236,7 +236,7 @@ pub async fn ingest(
         Ok(a) => {
             let entry = match &who {
                 Uploader::User(p) => Entry::by(p, "upload", "artifact", &a.id),
-                Uploader::CommandLine { tenant_id } => crate::server::system_entry(
+                Uploader::CommandLine { tenant_id } => crate::core::audit::Entry::system_via(
                     tenant_id,
                     "upload",
                     "artifact",
@@ -244,7 +244,7 @@ pub async fn ingest(
                     "",
                     "command line",
                 ),
-                Uploader::Internal { tenant_id } => crate::server::system_entry(
+                Uploader::Internal { tenant_id } => crate::core::audit::Entry::system_via(
                     tenant_id,
                     "upload",
                     "artifact",

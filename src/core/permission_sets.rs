@@ -1,5 +1,6 @@
 //! Mender's permission sets (what its roles are made of), expressed in the one permission
-//! model: `{context: http, resource: <path below /api/management/vN/>, operation}`. A set that
+//! model: `{context: http, resource: <domain resource>, operation}`, on the resources routes
+//! declare (`devices/{id}`, `users/{id}`, `releases/{name}`), not on any dialect's URLs. A set that
 //! supports the `DeviceGroups` scope compiles to permissions limited to those groups; one that
 //! supports `ReleaseTags` to permissions limited to releases with one of those tags.
 
@@ -19,19 +20,23 @@ pub struct SetDef {
     pub grants: &'static [(&'static str, &'static str)],
 }
 
+/// Devices and what hangs off them, as a device reader sees them (remote access and device
+/// configuration are separate resources, `remote/…` and `device-config/…`, so reading or
+/// managing devices never opens a terminal or changes a configuration).
 const READ_DEVICES: &[(&str, &str)] = &[
-    ("devauth/#", "read"),
-    ("admission/#", "read"),
-    ("inventory/#", "read"),
-    ("deviceconnect/devices/+", "read"),
-    ("deployments/deployments/devices/#", "read"),
+    ("devices/#", "read"),
+    ("device-groups/#", "read"),
+    ("device-filters/#", "read"),
+    ("device-attributes", "read"),
+    ("device-limits", "read"),
 ];
 
 const READ_RELEASES: &[(&str, &str)] = &[
-    ("deployments/artifacts/#", "read"),
-    ("deployments/deployments/releases/#", "read"),
-    ("deployments/releases/#", "read"),
-    ("deployments/limits/#", "read"),
+    ("artifacts/#", "read"),
+    ("releases/#", "read"),
+    ("release-tags", "read"),
+    ("release-types", "read"),
+    ("storage-limits", "read"),
 ];
 
 pub const SETS: &[SetDef] = &[
@@ -52,53 +57,49 @@ pub const SETS: &[SetDef] = &[
         description: "Accept, reject, decommission, tag and group devices",
         scope: Some(DEVICE_GROUPS),
         grants: &[
-            ("devauth/#", "readWrite"),
-            ("admission/#", "readWrite"),
-            ("inventory/#", "readWrite"),
-            ("deviceconnect/devices/+", "read"),
-            ("deployments/deployments/devices/#", "readWrite"),
+            ("devices/#", "readWrite"),
+            ("device-groups/#", "readWrite"),
+            ("device-filters/#", "readWrite"),
+            ("device-attributes", "read"),
+            ("device-tokens/#", "readWrite"),
+            ("device-limits", "read"),
         ],
     },
     SetDef {
         name: "ConnectToDevices",
         description: "Remote terminal, port forwarding and file transfer",
         scope: Some(DEVICE_GROUPS),
-        grants: &[
-            ("deviceconnect/devices/+", "read"),
-            ("deviceconnect/devices/+/#", "readWrite"),
-        ],
+        grants: &[("devices/+/connection", "read"), ("remote/#", "readWrite")],
     },
     SetDef {
         name: "ConfigureDevices",
         description: "Change device configuration",
         scope: Some(DEVICE_GROUPS),
-        grants: &[("deviceconfig/#", "readWrite")],
+        grants: &[("device-config/#", "readWrite")],
     },
     SetDef {
         name: "DeployToDevices",
         description: "Create and abort deployments",
         scope: Some(DEVICE_GROUPS),
-        // Spelled out rather than `deployments/deployments/#` so that editing and deleting
-        // releases (`deployments/deployments/releases/...`) stays with ManageReleases. The one
-        // overlap: `+/status` would also match a release literally named `status`.
+        // Releases are read only: editing and deleting them stays with ManageReleases.
         grants: &[
-            ("deployments/deployments", "readWrite"),
-            ("deployments/deployments/+", "read"),
-            ("deployments/deployments/+/#", "read"),
-            ("deployments/deployments/+/status", "write"),
-            ("deployments/deployments/group/+", "write"),
-            ("deployments/deployments/devices/#", "readWrite"),
-            ("deployments/artifacts/#", "read"),
-            ("deployments/releases/#", "read"),
-            ("inventory/groups", "read"),
-            ("inventory/filters", "read"),
+            ("deployments", "readWrite"),
+            ("deployments/#", "read"),
+            ("deployments/+/status", "write"),
+            ("devices/+/deployments", "readWrite"),
+            ("artifacts/#", "read"),
+            ("releases/#", "read"),
+            ("release-tags", "read"),
+            ("release-types", "read"),
+            ("device-groups", "read"),
+            ("device-filters", "read"),
         ],
     },
     SetDef {
         name: "ReadDeployments",
         description: "See deployments and their progress",
         scope: None,
-        grants: &[("deployments/deployments/#", "read")],
+        grants: &[("deployments/#", "read"), ("devices/+/deployments", "read")],
     },
     SetDef {
         name: "ReadReleases",
@@ -111,10 +112,11 @@ pub const SETS: &[SetDef] = &[
         description: "Upload, edit and delete artifacts",
         scope: Some(RELEASE_TAGS),
         grants: &[
-            ("deployments/artifacts/#", "readWrite"),
-            ("deployments/releases/#", "readWrite"),
-            ("deployments/deployments/releases/#", "readWrite"),
-            ("deployments/limits/#", "read"),
+            ("artifacts/#", "readWrite"),
+            ("releases/#", "readWrite"),
+            ("release-tags", "read"),
+            ("release-types", "read"),
+            ("storage-limits", "read"),
         ],
     },
     SetDef {
@@ -123,19 +125,16 @@ pub const SETS: &[SetDef] = &[
         // Not scopable by ReleaseTags: the release an upload joins is only known once the file
         // is read, and a new release has no tags yet, so it could never be in a tag scope.
         scope: None,
-        grants: &[
-            ("deployments/artifacts", "readWrite"),
-            ("deployments/artifacts/generate", "write"),
-        ],
+        grants: &[("artifacts", "readWrite"), ("artifacts/generate", "write")],
     },
     SetDef {
         name: "ReadUsers",
         description: "See users and roles",
         scope: None,
         grants: &[
-            ("useradm/users/#", "read"),
-            ("useradm/roles/#", "read"),
-            ("useradm/permission_sets", "read"),
+            ("users/#", "read"),
+            ("roles/#", "read"),
+            ("permission-sets", "read"),
         ],
     },
     SetDef {
@@ -143,20 +142,17 @@ pub const SETS: &[SetDef] = &[
         description: "Create, change and remove users and roles",
         scope: None,
         grants: &[
-            ("useradm/users/#", "readWrite"),
-            ("useradm/roles/#", "readWrite"),
-            ("useradm/permission_sets", "read"),
-            ("useradm/settings", "readWrite"),
+            ("users/#", "readWrite"),
+            ("roles/#", "readWrite"),
+            ("permission-sets", "read"),
+            ("settings", "readWrite"),
         ],
     },
     SetDef {
         name: "ReadAuditLogs",
         description: "See and export the audit log, and play back remote terminal sessions",
         scope: None,
-        grants: &[
-            ("auditlogs/#", "read"),
-            ("deviceconnect/sessions/#", "read"),
-        ],
+        grants: &[("auditlogs/#", "read"), ("remote-sessions/#", "read")],
     },
 ];
 
@@ -282,10 +278,10 @@ mod tests {
             .all(|p| p.groups.as_deref() == Some(&["lab".to_string()][..])));
         assert!(perms
             .iter()
-            .any(|p| p.allows("http", "inventory/devices/x", "read")));
+            .any(|p| p.allows("http", "devices/x/inventory", "read")));
         assert!(!perms
             .iter()
-            .any(|p| p.allows("http", "inventory/devices/x", "write")));
+            .any(|p| p.allows("http", "devices/x/inventory", "write")));
     }
 
     #[test]
@@ -307,10 +303,10 @@ mod tests {
         let read = compile("p", &[ScopedSet::plain("ReadDevices")]).unwrap();
         assert!(read
             .iter()
-            .any(|p| p.allows("http", "deviceconnect/devices/x", "read")));
+            .any(|p| p.allows("http", "devices/x/connection", "read")));
         assert!(!read
             .iter()
-            .any(|p| p.allows("http", "deviceconnect/devices/x/connect", "read")));
+            .any(|p| p.allows("http", "remote/x/terminal", "read")));
     }
 
     fn tagged(name: &str, tags: &[&str]) -> ScopedSet {
@@ -331,10 +327,10 @@ mod tests {
             == Some(&["prod".to_string(), "beta".to_string()][..])
             && p.groups.is_none()));
         for (resource, op) in [
-            ("deployments/deployments/releases", "write"),
-            ("deployments/deployments/releases/r1/tags", "write"),
-            ("deployments/artifacts/x", "write"),
-            ("deployments/releases/all/tags", "read"),
+            ("releases", "write"),
+            ("releases/r1/tags", "write"),
+            ("artifacts/x", "write"),
+            ("release-tags", "read"),
         ] {
             assert!(any_allows(&perms, "http", resource, op), "{resource} {op}");
         }
@@ -354,15 +350,15 @@ mod tests {
     fn only_release_managers_change_releases() {
         let deploy = compile("p", &[ScopedSet::plain("DeployToDevices")]).unwrap();
         for (resource, op, allowed) in [
-            ("deployments/deployments", "write", true),
-            ("deployments/deployments/group/lab", "write", true),
-            ("deployments/deployments/d1/status", "write", true),
-            ("deployments/deployments/d1/devices/x/log", "read", true),
-            ("deployments/deployments/devices/x", "write", true),
-            ("deployments/deployments/releases", "read", true),
-            ("deployments/deployments/releases", "write", false),
-            ("deployments/deployments/releases/r1", "write", false),
-            ("deployments/deployments/releases/r1/tags", "write", false),
+            ("deployments", "write", true),
+            ("deployments/d1/devices", "read", true),
+            ("deployments/d1/status", "write", true),
+            ("deployments/d1/devices/x/log", "read", true),
+            ("devices/x/deployments", "write", true),
+            ("releases", "read", true),
+            ("releases", "write", false),
+            ("releases/r1", "write", false),
+            ("releases/r1/tags", "write", false),
         ] {
             assert_eq!(
                 any_allows(&deploy, "http", resource, op),
@@ -371,17 +367,7 @@ mod tests {
             );
         }
         let read = compile("p", &[ScopedSet::plain("ReadReleases")]).unwrap();
-        assert!(any_allows(
-            &read,
-            "http",
-            "deployments/deployments/releases/r1",
-            "read"
-        ));
-        assert!(!any_allows(
-            &read,
-            "http",
-            "deployments/deployments/releases/r1",
-            "write"
-        ));
+        assert!(any_allows(&read, "http", "releases/r1", "read"));
+        assert!(!any_allows(&read, "http", "releases/r1", "write"));
     }
 }

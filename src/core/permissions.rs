@@ -1,8 +1,9 @@
 //! Permissions: `{context, resource, operation}` with MQTT-style wildcards (`+` one level,
 //! `#` the rest). Mender roles, Pelion policy groups and Cybus roles are all expressed in it.
 //!
-//! For the management APIs the context is `http`, the resource is the API path below the
-//! version (`devauth/devices/<id>`, `useradm/users`) and the operation is `read` or `write`.
+//! For the APIs the context is `http` (`internal` for the service-to-service routes), the
+//! resource is the domain resource the route declared (`devices/<id>/inventory`, `users`,
+//! whichever dialect's URL reached it) and the operation is `read` or `write`.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,11 +1,54 @@
 //! Remote sessions (deviceconnect) that ran a terminal or a port forward: stored when they end,
 //! read back for playback, and kept as long as the audit trail keeps its entries.
 
-use crate::connect::session_log::{decode_recording, encode_recording, Summary};
 use crate::core::audit::DAY_MS;
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use rusqlite::{params, OptionalExtension};
+
+/// The session's account when it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    pub terminal: bool,
+    pub port_forward: bool,
+    /// Payload bytes the user sent to the device (terminal input, forwarded data, files).
+    pub bytes_to_device: u64,
+    /// Payload bytes the device sent back.
+    pub bytes_from_device: u64,
+    /// Terminal output as `(milliseconds since the session started, bytes)`, in order.
+    pub recording: Vec<(u32, Vec<u8>)>,
+    /// Terminal output past the bound was counted but not kept.
+    pub truncated: bool,
+}
+
+/// The stored form of a recording: for each output chunk, its time (u32 ms, little endian),
+/// its length (u32, little endian) and its bytes.
+pub fn encode_recording(chunks: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunks.iter().map(|(_, b)| b.len() + 8).sum());
+    for (at, bytes) in chunks {
+        out.extend_from_slice(&at.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// Reads back `encode_recording`'s output; a damaged tail is dropped.
+pub fn decode_recording(mut raw: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    while raw.len() >= 8 {
+        let at = u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")) as usize;
+        let Some(bytes) = raw.get(8..8 + len) else {
+            break;
+        };
+        out.push((at, bytes.to_vec()));
+        raw = &raw[8 + len..];
+    }
+    out
+}
 
 pub struct Stored {
     pub id: String,

@@ -1,6 +1,8 @@
 //! Roles: named permission sets with members. A Mender role, a Pelion policy group and a Cybus
 //! role are this one thing. `permissions` (the one model the permission check reads) is
-//! compiled from the role's Mender permission sets when those define it.
+//! compiled from what the role was given: Mender permission sets, compiled here, and
+//! permissions a dialect compiled from its own form (Mender's legacy `{action, object}` rules),
+//! whose source is kept so that it can be shown back and compiled again.
 
 use super::permission_sets::{compile, ScopedSet};
 use super::permissions::Permission;
@@ -146,27 +148,101 @@ pub struct Role {
     pub description: String,
     pub builtin: bool,
     pub sets: Vec<ScopedSet>,
+    /// Rules in a dialect's own form, as given (Mender's `{action, object}`).
+    pub legacy: Vec<serde_json::Value>,
     pub permissions: Vec<Permission>,
     pub created_ts: i64,
     pub updated_ts: i64,
 }
 
-const COLUMNS: &str =
-    "id, name, description, builtin, permission_sets, permissions, created_ts, updated_ts";
+/// Compiles a role's rules in a dialect's own form (Mender's `{action, object}`) into
+/// permissions. The dialect provides it; core keeps the source and compiles it again whenever
+/// the role changes or the binary does.
+pub type RuleCompiler =
+    std::sync::Arc<dyn Fn(&[serde_json::Value]) -> Result<Vec<Permission>> + Send + Sync>;
+
+const COLUMNS: &str = "id, name, description, builtin, permission_sets, permissions, created_ts, \
+                       updated_ts, legacy_permissions";
 
 fn from_row(r: &Row) -> rusqlite::Result<Role> {
     let sets: String = r.get(4)?;
     let perms: String = r.get(5)?;
+    let legacy: String = r.get(8)?;
     Ok(Role {
         id: r.get(0)?,
         name: r.get(1)?,
         description: r.get(2)?,
         builtin: r.get(3)?,
         sets: serde_json::from_str(&sets).unwrap_or_default(),
+        legacy: serde_json::from_str(&legacy).unwrap_or_default(),
         permissions: serde_json::from_str(&perms).unwrap_or_default(),
         created_ts: r.get(6)?,
         updated_ts: r.get(7)?,
     })
+}
+
+/// What the permission check reads for a role given these sets and rules.
+fn compiled(sets: &[ScopedSet], rules: &[Permission]) -> Result<Vec<Permission>> {
+    let mut perms = compile("permission_sets_with_scope", sets)?;
+    perms.extend(rules.iter().cloned());
+    Ok(perms)
+}
+
+/// Compiles every custom role again from its permission sets and dialect rules, so that roles
+/// made by an older binary follow this binary's resources (built-in ones follow through
+/// `ensure_builtin`). Run once at start.
+pub async fn refresh_custom(db: &Db, rules: &RuleCompiler) -> Result<u64> {
+    let roles: Vec<(String, Vec<ScopedSet>, Vec<serde_json::Value>, String)> = db
+        .read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, permission_sets, legacy_permissions, permissions FROM roles
+                 WHERE builtin = 0",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, sets, legacy, perms)| {
+                    (
+                        id,
+                        serde_json::from_str(&sets).unwrap_or_default(),
+                        serde_json::from_str(&legacy).unwrap_or_default(),
+                        perms,
+                    )
+                })
+                .collect())
+        })
+        .await?;
+    let mut changes = Vec::new();
+    for (id, sets, legacy, old) in roles {
+        let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
+        if perms != old {
+            changes.push((id, perms));
+        }
+    }
+    let n = changes.len() as u64;
+    if n > 0 {
+        db.write(move |conn| {
+            for (id, perms) in &changes {
+                conn.execute(
+                    "UPDATE roles SET permissions = ?1 WHERE id = ?2",
+                    params![perms, id],
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+        tracing::info!(roles = n, "custom roles compiled for this version");
+    }
+    Ok(n)
 }
 
 /// One page of a tenant's roles (built-in first, then by name) and the total.
@@ -240,11 +316,14 @@ pub async fn create(
     name: &str,
     description: &str,
     sets: Vec<ScopedSet>,
+    legacy: Vec<serde_json::Value>,
+    rules: &RuleCompiler,
 ) -> Result<Role> {
     check_name(name)?;
     check_description(description)?;
-    let perms = to_json(&compile("permission_sets_with_scope", &sets)?)?;
+    let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
     let sets = to_json(&sets)?;
+    let legacy = to_json(&legacy)?;
     let (t, n, d) = (
         tenant_id.to_string(),
         name.to_string(),
@@ -256,34 +335,36 @@ pub async fn create(
         }
         conn.execute(
             "INSERT INTO roles (id, tenant_id, name, description, builtin, permissions,
-                                permission_sets, created_ts, updated_ts)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?7)",
-            params![super::new_id(), t, n, d, perms, sets, now_ms()],
+                                permission_sets, legacy_permissions, created_ts, updated_ts)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?8)",
+            params![super::new_id(), t, n, d, perms, sets, legacy, now_ms()],
         )?;
         get_in(conn, &t, &n)
     })
     .await
 }
 
-/// Replaces a custom role's description and/or permission sets. Built-in roles are fixed.
+/// Replaces a custom role's description, permission sets and/or dialect rules (what is not
+/// given is kept). Built-in roles are fixed.
 pub async fn update(
     db: &Db,
     tenant_id: &str,
     name: &str,
     description: Option<String>,
     sets: Option<Vec<ScopedSet>>,
+    legacy: Option<Vec<serde_json::Value>>,
+    rules: &RuleCompiler,
 ) -> Result<Role> {
     if let Some(d) = &description {
         check_description(d)?;
     }
-    let compiled = match &sets {
-        Some(s) => Some((
-            to_json(&compile("permission_sets_with_scope", s)?)?,
-            to_json(s)?,
-        )),
-        None => None,
-    };
-    let (t, n) = (tenant_id.to_string(), name.to_string());
+    if let Some(s) = &sets {
+        compile("permission_sets_with_scope", s)?;
+    }
+    if let Some(l) = &legacy {
+        rules(l)?;
+    }
+    let (t, n, rules) = (tenant_id.to_string(), name.to_string(), rules.clone());
     db.write(move |conn| {
         let role = get_in(conn, &t, &n)?;
         if role.builtin {
@@ -291,6 +372,9 @@ pub async fn update(
                 "`{n}` is a built-in role and cannot be changed"
             )));
         }
+        let sets = sets.unwrap_or(role.sets);
+        let legacy = legacy.unwrap_or(role.legacy);
+        let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
         let now = now_ms();
         if let Some(d) = description {
             conn.execute(
@@ -298,13 +382,13 @@ pub async fn update(
                 params![d, now, role.id],
             )?;
         }
-        if let Some((perms, sets)) = compiled {
-            conn.execute(
-                "UPDATE roles SET permissions = ?1, permission_sets = ?2, updated_ts = ?3
-                 WHERE id = ?4",
-                params![perms, sets, now, role.id],
-            )?;
-        }
+        conn.execute(
+            "UPDATE roles SET permissions = ?1, permission_sets = ?2, legacy_permissions = ?3,
+                              updated_ts = ?4
+             WHERE id = ?5 AND (permissions != ?1 OR permission_sets != ?2
+                                OR legacy_permissions != ?3)",
+            params![perms, to_json(&sets)?, to_json(&legacy)?, now, role.id],
+        )?;
         get_in(conn, &t, &n)
     })
     .await

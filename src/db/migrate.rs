@@ -17,10 +17,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_deployments.sql")),
     (6, include_str!("migrations/0006_identity_access.sql")),
     (7, include_str!("migrations/0007_connect_sessions.sql")),
+    (8, include_str!("migrations/0008_role_rules.sql")),
 ];
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

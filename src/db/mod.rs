@@ -7,6 +7,7 @@
 //! an acknowledged write is durable.
 
 mod migrate;
+pub mod regexp;
 
 pub use migrate::SCHEMA_VERSION;
 
@@ -96,7 +97,7 @@ fn register_functions(conn: &Connection) -> Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             let re: std::sync::Arc<Option<regex::Regex>> = ctx.get_or_create_aux(0, |v| {
-                Ok::<_, rusqlite::Error>(crate::core::inventory::query::compile_regex(v.as_str()?))
+                Ok::<_, rusqlite::Error>(regexp::compile(v.as_str()?))
             })?;
             let text = ctx.get_raw(1).as_str().unwrap_or_default();
             Ok(re.as_ref().as_ref().is_some_and(|r| r.is_match(text)))

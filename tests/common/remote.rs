@@ -422,6 +422,13 @@ impl Tmux {
     /// Waits until `needle` is on the screen (`capture-pane` drops trailing blanks: the prompt
     /// `$ ` shows as a line `$`).
     pub fn wait_for(&self, needle: &str, secs: u64, diag: &dyn Fn() -> String) -> String {
+        self.seen_within(needle, secs).unwrap_or_else(|screen| {
+            panic!("{needle:?} not on the tmux screen:\n{screen}\n{}", diag())
+        })
+    }
+
+    /// The screen once `needle` is on it, or the last screen after `secs`.
+    pub fn seen_within(&self, needle: &str, secs: u64) -> Result<String, String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let screen = self.screen();
@@ -430,10 +437,10 @@ impl Tmux {
                 None => screen.contains(needle),
             };
             if found {
-                return screen;
+                return Ok(screen);
             }
             if Instant::now() > deadline {
-                panic!("{needle:?} not on the tmux screen:\n{screen}\n{}", diag());
+                return Err(screen);
             }
             std::thread::sleep(Duration::from_millis(100));
         }

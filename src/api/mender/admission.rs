@@ -3,15 +3,15 @@
 use super::devauth::{id_param, StatusBody};
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::devices::{self, admin, AuthSet};
 use crate::core::{rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -21,10 +21,15 @@ const STATUSES: &[&str] = &["pending", "accepted", "rejected", "preauthorized"];
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/devices"), get(list))
-        .route(&format!("{BASE}/devices/{{id}}"), get(show).put(submit))
+        .route(&format!("{BASE}/devices"), "devices", get(list))
+        .route(
+            &format!("{BASE}/devices/{{id}}"),
+            "devices/{id}",
+            get(show).put(submit),
+        )
         .route(
             &format!("{BASE}/devices/{{id}}/status"),
+            "devices/{id}/status",
             get(status).put(set_status),
         )
 }

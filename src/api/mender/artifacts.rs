@@ -1,10 +1,11 @@
 //! deployments: artifacts (upload, generate, list, show, edit, delete, download link) and
 //! storage limits. Releases are in `releases.rs`.
 
-use super::deployments::{download_link, LinkBase};
+use super::download_links::{download_link, LinkBase};
 use crate::api::extract::Json;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post};
+use crate::api::state::AppState;
 use crate::artifact::{write_single_file_in, SingleFileSpec};
 use crate::core::artifacts::{self, Artifact, Uploader};
 use crate::core::releases;
@@ -13,7 +14,6 @@ use crate::error::{Error, Result};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -28,7 +28,8 @@ pub fn internal_routes(max_upload: u64) -> Routes {
     let limit = DefaultBodyLimit::max((max_upload + 1024 * 1024) as usize);
     Routes::new().route(
         "/api/internal/v1/deployments/tenants/{id}/artifacts",
-        post(internal_upload).layer(limit),
+        "tenants/{id}/artifacts",
+        post(internal_upload).map(|m| m.layer(limit)),
     )
 }
 
@@ -37,7 +38,7 @@ async fn internal_upload(
     Path(id): Path<String>,
     form: Multipart,
 ) -> Result<Response> {
-    let tenant = super::deployments_internal::tenant_of(&state, &id).await?;
+    let tenant = super::devauth_internal::tenant_of(&state, &id).await?;
     upload_form(&state, Uploader::Internal { tenant_id: tenant }, form).await
 }
 
@@ -47,18 +48,29 @@ pub fn routes(max_upload: u64) -> Routes {
     Routes::new()
         .route(
             &format!("{BASE}/artifacts"),
-            get(list).post(upload).layer(limit),
+            "artifacts",
+            get(list).post(upload).map(|m| m.layer(limit)),
         )
         .route(
             &format!("{BASE}/artifacts/generate"),
-            post(generate).layer(limit),
+            "artifacts/generate",
+            post(generate).map(|m| m.layer(limit)),
         )
         .route(
             &format!("{BASE}/artifacts/{{id}}"),
+            "artifacts/{id}",
             get(show).put(edit).delete(remove),
         )
-        .route(&format!("{BASE}/artifacts/{{id}}/download"), get(link))
-        .route(&format!("{BASE}/limits/storage"), get(storage))
+        .route(
+            &format!("{BASE}/artifacts/{{id}}/download"),
+            "artifacts/{id}/download",
+            get(link),
+        )
+        .route(
+            &format!("{BASE}/limits/storage"),
+            "storage-limits",
+            get(storage),
+        )
 }
 
 pub fn artifact_json(a: &Artifact) -> Value {

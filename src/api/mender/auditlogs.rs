@@ -3,8 +3,9 @@
 
 use super::devauth::split_query;
 use crate::api::paging::MenderPage;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Filter, Stored, ACTOR_TYPES};
 use crate::core::{rfc3339, Principal};
 use crate::db::Db;
@@ -13,7 +14,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -27,9 +27,11 @@ const EXPORT_BATCH: u64 = 500;
 const MAX_FILTER_LEN: usize = 512;
 
 pub fn routes() -> Routes {
-    Routes::new()
-        .route(PATH, get(list))
-        .route(&format!("{PATH}/export"), get(export))
+    Routes::new().route(PATH, "auditlogs", get(list)).route(
+        &format!("{PATH}/export"),
+        "auditlogs/export",
+        get(export),
+    )
 }
 
 /// A text filter: absent or empty means "no filter" (as Mender's services treat them).

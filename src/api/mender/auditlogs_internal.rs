@@ -2,23 +2,27 @@
 //! service (I51). Liveness (I49) is in `api::health`.
 
 use super::auditlogs::listed;
-use super::deployments_internal::tenant_of;
+use super::devauth_internal::tenant_of;
 use crate::api::extract::Json;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry, ACTOR_TYPES};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 const BASE: &str = "/api/internal/v1/auditlogs/tenants";
 
 pub fn routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/{{tenant_id}}/logs"), get(list).post(save))
+    Routes::new().route(
+        &format!("{BASE}/{{tenant_id}}/logs"),
+        "tenants/{tenant_id}/auditlogs",
+        get(list).post(save),
+    )
 }
 
 async fn list(

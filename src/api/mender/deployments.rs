@@ -1,80 +1,71 @@
 //! deployments: create (devices, all, group, dynamic filter), list, show, abort, statistics,
-//! devices and their logs, a device's history; and the pre-signed link maker.
+//! devices and their logs, a device's history.
 
 use super::devauth::id_param;
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post, put};
+use crate::api::state::AppState;
 use crate::core::deployments::{self, ListQuery, NewDeployment, NewPhase, Target};
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const BASE: &str = "/api/management/v1/deployments/deployments";
 
-/// Where a request came in (its `Host` and the listener's scheme), kept for a link back to this
-/// server. Taking it is cheap (the values share the request's buffer), so a handler can keep it
-/// without cloning every header.
-pub struct LinkBase {
-    host: Option<HeaderValue>,
-    scheme: Option<HeaderValue>,
-}
-
-impl LinkBase {
-    pub fn of(headers: &HeaderMap) -> LinkBase {
-        LinkBase {
-            host: headers.get(header::HOST).cloned(),
-            // Set by the listener the request came through (a client's own value is replaced).
-            scheme: headers.get("x-fleetbox-scheme").cloned(),
-        }
-    }
-}
-
-/// A pre-signed, expiring download URL for an artifact, and its expiry (RFC 3339).
-pub fn download_link(state: &AppState, at: &LinkBase, artifact_id: &str) -> (String, String) {
-    let expire = time::OffsetDateTime::now_utc().unix_timestamp()
-        + state.config.download_link_ttl_secs as i64;
-    let signature = state.links.sign(artifact_id, expire);
-    let base = if state.config.public_url.is_empty() {
-        let value =
-            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_string);
-        let host = value(&at.host).unwrap_or_else(|| "localhost".into());
-        let scheme = value(&at.scheme).unwrap_or_else(|| "https".into());
-        format!("{scheme}://{host}")
-    } else {
-        state.config.public_url.trim_end_matches('/').to_string()
-    };
-    let uri = format!(
-        "{base}{}/{artifact_id}?x-men-expire={expire}&x-men-signature={signature}",
-        super::deployments_device::DOWNLOAD
-    );
-    (uri, crate::core::rfc3339(expire * 1000))
-}
-
 pub fn routes() -> Routes {
     Routes::new()
-        .route(BASE, get(list).post(create_v1))
-        .route(&format!("{BASE}/group/{{name}}"), post(create_group))
+        .route(BASE, "deployments", get(list).post(create_v1))
+        .route(
+            &format!("{BASE}/group/{{name}}"),
+            "deployments",
+            post(create_group),
+        )
         .route(
             "/api/management/v2/deployments/deployments",
+            "deployments",
             post(create_v2),
         )
-        .route(&format!("{BASE}/{{id}}"), get(show))
-        .route(&format!("{BASE}/{{id}}/status"), put(abort))
-        .route(&format!("{BASE}/{{id}}/statistics"), get(statistics))
-        .route(&format!("{BASE}/{{id}}/devices"), get(devices))
-        .route(&format!("{BASE}/{{id}}/devices/list"), get(devices))
-        .route(&format!("{BASE}/{{id}}/device_list"), get(device_list))
-        .route(&format!("{BASE}/{{id}}/devices/{{device}}/log"), get(log))
+        .route(&format!("{BASE}/{{id}}"), "deployments/{id}", get(show))
+        .route(
+            &format!("{BASE}/{{id}}/status"),
+            "deployments/{id}/status",
+            put(abort),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/statistics"),
+            "deployments/{id}/statistics",
+            get(statistics),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/devices"),
+            "deployments/{id}/devices",
+            get(devices),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/devices/list"),
+            "deployments/{id}/devices",
+            get(devices),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/device_list"),
+            "deployments/{id}/devices",
+            get(device_list),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/devices/{{device}}/log"),
+            "deployments/{id}/devices/{device}/log",
+            get(log),
+        )
         .route(
             &format!("{BASE}/devices/{{device}}"),
+            "devices/{device}/deployments",
             get(history).delete(remove_device),
         )
 }

@@ -1,35 +1,51 @@
 //! deployments, device side: `next` (v1 GET/POST, v2 POST), status, log, and the pre-signed
 //! artifact download that `next` links to.
 
-use super::deployments::{download_link, LinkBase};
+use super::download_links::{download_link, LinkBase, DOWNLOAD};
 use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post, put};
+use crate::api::state::AppState;
 use crate::core::deployments::device as dd;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use tower::ServiceExt;
 
 const V1: &str = "/api/devices/v1/deployments/device/deployments";
-pub const DOWNLOAD: &str = "/api/devices/v1/deployments/download/artifacts";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{V1}/next"), get(next_get).post(next_post))
+        .route(
+            &format!("{V1}/next"),
+            "device/deployments/next",
+            get(next_get).post(next_post),
+        )
         .route(
             "/api/devices/v2/deployments/device/deployments/next",
+            "device/deployments/next",
             post(next_v2),
         )
-        .route(&format!("{V1}/{{id}}/status"), put(status))
-        .route(&format!("{V1}/{{id}}/log"), put(log))
-        .route(&format!("{DOWNLOAD}/{{id}}"), get(download))
+        .route(
+            &format!("{V1}/{{id}}/status"),
+            "device/deployments/{id}/status",
+            put(status),
+        )
+        .route(
+            &format!("{V1}/{{id}}/log"),
+            "device/deployments/{id}/log",
+            put(log),
+        )
+        .route(
+            &format!("{DOWNLOAD}/{{id}}"),
+            "device/artifacts/{id}",
+            get(download),
+        )
 }
 
 async fn answer(

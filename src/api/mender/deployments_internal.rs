@@ -5,14 +5,14 @@ use crate::api::extract::Json;
 use crate::api::internal::Caller;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post};
+use crate::api::state::AppState;
 use crate::core::deployments::{self, ListQuery};
 use crate::core::{artifacts, audit};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -21,31 +21,28 @@ const BASE: &str = "/api/internal/v1/deployments";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/tenants"), post(automatic))
+        .route(&format!("{BASE}/tenants"), "tenants", post(automatic))
         .route(
             &format!("{BASE}/tenants/{{id}}/limits/storage"),
+            "tenants/{id}/storage-limits",
             get(get_limit).put(put_limit),
         )
-        .route(&format!("{BASE}/tenants/{{id}}/deployments"), get(list))
+        .route(
+            &format!("{BASE}/tenants/{{id}}/deployments"),
+            "tenants/{id}/deployments",
+            get(list),
+        )
 }
 
 async fn automatic() -> Error {
     Error::NotFound("not used by fleetbox: tenants need no provisioning".into())
 }
 
-/// A tenant id from a path; `default` is the default tenant.
-pub async fn tenant_of(state: &AppState, id: &str) -> Result<String> {
-    if id == "default" {
-        return Ok(state.default_tenant.to_string());
-    }
-    super::devauth_internal::known_tenant(state, id).await
-}
-
 async fn get_limit(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    let tenant = tenant_of(&state, &id).await?;
+    let tenant = super::devauth_internal::tenant_of(&state, &id).await?;
     Ok(axum::Json(
         super::artifacts::storage_json(&state, &tenant).await?,
     ))
@@ -62,7 +59,7 @@ async fn put_limit(
     Path(id): Path<String>,
     Json(body): Json<Limit>,
 ) -> Result<StatusCode> {
-    let tenant = tenant_of(&state, &id).await?;
+    let tenant = super::devauth_internal::tenant_of(&state, &id).await?;
     let limit = body
         .limit
         .ok_or_else(|| Error::invalid("limit", "missing required parameter: limit"))?;
@@ -77,7 +74,7 @@ async fn list(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let tenant = tenant_of(&state, &id).await?;
+    let tenant = super::devauth_internal::tenant_of(&state, &id).await?;
     let page = MenderPage::from_query(&q)?;
     let status = q.get("status").cloned();
     if let Some(s) = &status {

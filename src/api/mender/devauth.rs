@@ -3,14 +3,14 @@
 use crate::api::extract::{body_bytes, Json};
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get, post};
+use crate::api::state::AppState;
 use crate::core::devices::{self, admin, AuthSet, Device, DeviceFilter};
 use crate::core::{normalize_id, rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -20,29 +20,49 @@ const BASE: &str = "/api/management/v2/devauth";
 pub fn device_routes() -> Routes {
     Routes::new().route(
         "/api/devices/v1/authentication/auth_requests",
+        "device/auth",
         post(auth_request),
     )
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/devices"), get(list).post(preauthorize))
-        .route(&format!("{BASE}/devices/search"), post(search))
-        .route(&format!("{BASE}/devices/count"), get(count))
+        .route(
+            &format!("{BASE}/devices"),
+            "devices",
+            get(list).post(preauthorize),
+        )
+        .route(
+            &format!("{BASE}/devices/search"),
+            "devices",
+            post(search).reads(),
+        )
+        .route(&format!("{BASE}/devices/count"), "devices", get(count))
         .route(
             &format!("{BASE}/devices/{{id}}"),
+            "devices/{id}",
             get(show).delete(decommission),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/auth/{{aid}}"),
+            "devices/{id}/auth/{aid}",
             delete(delete_auth_set),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/auth/{{aid}}/status"),
+            "devices/{id}/auth/{aid}",
             get(auth_status).put(set_auth_status),
         )
-        .route(&format!("{BASE}/tokens/{{id}}"), delete(revoke_token))
-        .route(&format!("{BASE}/limits/max_devices"), get(max_devices))
+        .route(
+            &format!("{BASE}/tokens/{{id}}"),
+            "device-tokens/{id}",
+            delete(revoke_token),
+        )
+        .route(
+            &format!("{BASE}/limits/max_devices"),
+            "device-limits",
+            get(max_devices),
+        )
 }
 
 /// Ids arrive hyphenated or as 32 hex digits.

@@ -6,14 +6,14 @@ use crate::api::extract::Json;
 use crate::api::internal::Caller;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get, post};
+use crate::api::state::AppState;
 use crate::core::audit;
 use crate::core::devices::{self, admin, DeviceFilter};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,17 +22,35 @@ const BASE: &str = "/api/internal/v1/devauth";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/tokens/verify"), post(verify))
-        .route(&format!("{BASE}/tokens"), delete(delete_tokens))
+        .route(
+            &format!("{BASE}/tokens/verify"),
+            "device-tokens",
+            post(verify),
+        )
+        .route(
+            &format!("{BASE}/tokens"),
+            "device-tokens",
+            delete(delete_tokens),
+        )
         .route(
             &format!("{BASE}/tenant/{{tid}}/limits/max_devices"),
+            "tenants/{tid}/device-limits",
             get(get_limit).put(put_limit).delete(clear_limit),
         )
-        .route(&format!("{BASE}/tenants"), post(create_tenant))
-        .route(&format!("{BASE}/tenants/{{tid}}/devices"), get(list))
-        .route(&format!("{BASE}/tenants/{{tid}}/devices/count"), get(count))
+        .route(&format!("{BASE}/tenants"), "tenants", post(create_tenant))
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/devices"),
+            "tenants/{tid}/devices",
+            get(list),
+        )
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/devices/count"),
+            "tenants/{tid}/devices",
+            get(count),
+        )
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices/{{did}}/status"),
+            "tenants/{tid}/devices/{did}",
             get(status),
         )
 }
@@ -193,4 +211,11 @@ async fn status(
             other => other,
         })?;
     Ok(axum::Json(json!({ "status": d.status })))
+}
+/// A tenant id from a path; `default` is the default tenant.
+pub async fn tenant_of(state: &AppState, id: &str) -> Result<String> {
+    if id == "default" {
+        return Ok(state.default_tenant.to_string());
+    }
+    known_tenant(state, id).await
 }

@@ -6,7 +6,8 @@ use super::devauth::id_param;
 use super::deviceconnect_sessions::Accounting;
 use crate::api::device_auth::Device;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post};
+use crate::api::state::AppState;
 use crate::connect::proto::{self, ProtoMsg, PROTO_MENDER_CLIENT};
 use crate::connect::{Broker, ConnectError, Limits, Out};
 use crate::core::audit::{self, Entry};
@@ -18,7 +19,6 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpg
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -28,22 +28,35 @@ use tokio::sync::mpsc;
 const BASE: &str = "/api/management/v1/deviceconnect";
 
 pub fn device_routes() -> Routes {
-    Routes::new().route("/api/devices/v1/deviceconnect/connect", get(device_connect))
+    Routes::new().route(
+        "/api/devices/v1/deviceconnect/connect",
+        "device/connect",
+        get(device_connect),
+    )
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/devices/{{id}}"), get(status))
-        .route(&format!("{BASE}/devices/{{id}}/connect"), get(user_connect))
+        .route(
+            &format!("{BASE}/devices/{{id}}"),
+            "devices/{id}/connection",
+            get(status),
+        )
+        .route(
+            &format!("{BASE}/devices/{{id}}/connect"),
+            "remote/{id}/terminal",
+            get(user_connect),
+        )
         .route(
             &format!("{BASE}/devices/{{id}}/check-update"),
+            "remote/{id}/check-update",
             post(check_update),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/send-inventory"),
+            "remote/{id}/send-inventory",
             post(send_inventory),
         )
-        .merge(super::deviceconnect_files::routes())
 }
 
 pub(super) fn limits(state: &AppState) -> Limits {

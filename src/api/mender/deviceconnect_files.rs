@@ -14,7 +14,8 @@
 use super::devauth::id_param;
 use super::deviceconnect::{limits, offline};
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, put};
+use crate::api::state::AppState;
 use crate::connect::filetransfer::{chunk_size, BrokerLink, FileTransfer, FtError, PutFile, Step};
 use crate::connect::ConnectError;
 use crate::core::audit::{self, Entry};
@@ -25,7 +26,6 @@ use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, put};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,9 +45,14 @@ pub fn routes() -> Routes {
         // The file's size is checked while it streams in (connect_file_max_bytes).
         .route(
             &format!("{BASE}/upload"),
-            put(upload).layer(DefaultBodyLimit::disable()),
+            "remote/{id}/files",
+            put(upload).map(|m| m.layer(DefaultBodyLimit::disable())),
         )
-        .route(&format!("{BASE}/download"), get(download))
+        .route(
+            &format!("{BASE}/download"),
+            "remote/{id}/files",
+            get(download),
+        )
 }
 
 /// M86: uploads a file to the device; 201 once the device has it.
@@ -514,7 +519,9 @@ mod tests {
 
     #[test]
     fn device_errors_become_statuses() {
-        let s = |step, msg: &str, up| device_error(step, msg, up).status().as_u16();
+        let s = |step, msg: &str, up| {
+            crate::api::mender::errors::status(&device_error(step, msg, up)).as_u16()
+        };
         let enoent = "failed to get file info from path '/x': stat /x: no such file or directory";
         assert_eq!(s(Step::Stat, enoent, false), 404);
         assert_eq!(
@@ -546,10 +553,12 @@ mod tests {
             409
         );
         assert_eq!(s(Step::Commit, "failed to commit uploaded file", true), 502);
-        assert_eq!(status_of(FtError::Timeout(60), true).status().as_u16(), 504);
         assert_eq!(
-            status_of(FtError::Disabled(vec![1]), false)
-                .status()
+            crate::api::mender::errors::status(&status_of(FtError::Timeout(60), true)).as_u16(),
+            504
+        );
+        assert_eq!(
+            crate::api::mender::errors::status(&status_of(FtError::Disabled(vec![1]), false))
                 .as_u16(),
             409
         );

@@ -7,25 +7,31 @@ use super::tenantadm_internal::may_touch;
 use crate::api::extract::Json;
 use crate::api::internal::Caller;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, post};
+use crate::api::state::AppState;
 use crate::core::tenants;
 use crate::error::{Error, Result};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
 use serde::Deserialize;
 
 const BASE: &str = "/api/internal/v1/deviceconnect";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/tenants"), post(provision_tenant))
+        .route(
+            &format!("{BASE}/tenants"),
+            "tenants",
+            post(provision_tenant),
+        )
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices"),
+            "tenants/{tid}/devices",
             post(provision_device),
         )
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices/{{did}}"),
+            "tenants/{tid}/devices/{did}",
             delete(remove_device),
         )
 }

@@ -9,8 +9,9 @@
 //! with the output, each preceded by a `delay` message (`props.delay_value`, milliseconds since
 //! the previous output) so a player can keep the timing, then a shell `stop`.
 
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::connect::proto::{self, ProtoMsg, PROTO_SHELL};
 use crate::connect::session_log::{Opened, SessionLog};
 use crate::core::audit::{self, Entry};
@@ -21,7 +22,6 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -30,6 +30,7 @@ use std::time::Duration;
 pub fn management_routes() -> Routes {
     Routes::new().route(
         "/api/management/v1/deviceconnect/sessions/{session_id}/playback",
+        "remote-sessions/{session_id}",
         get(playback),
     )
 }

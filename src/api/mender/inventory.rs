@@ -5,7 +5,8 @@ use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get, put};
+use crate::api::state::AppState;
 use crate::core::inventory::query::{Predicate, SortCriterion};
 use crate::core::inventory::{
     self, check_group_name, parse_attributes, Search, MAX_ATTRIBUTES, MAX_TAGS,
@@ -15,7 +16,6 @@ use crate::error::{Error, Result};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -25,33 +25,43 @@ const BASE: &str = "/api/management/v1/inventory";
 pub fn device_routes() -> Routes {
     Routes::new().route(
         "/api/devices/v1/inventory/device/attributes",
+        "device/inventory",
         put(device_replace).patch(device_merge),
     )
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/devices"), get(list))
+        .route(&format!("{BASE}/devices"), "devices", get(list))
         .route(
             &format!("{BASE}/devices/{{id}}"),
+            "devices/{id}/inventory",
             get(show).delete(delete_inventory),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/tags"),
+            "devices/{id}/tags",
             put(tags_replace).patch(tags_merge),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/group"),
+            "devices/{id}/group",
             get(device_group).put(assign_group),
         )
         .route(
             &format!("{BASE}/devices/{{id}}/group/{{name}}"),
+            "devices/{id}/group",
             delete(clear_group),
         )
-        .route(&format!("{BASE}/groups"), get(groups))
-        .route(&format!("{BASE}/groups/{{name}}"), delete(delete_group))
+        .route(&format!("{BASE}/groups"), "device-groups", get(groups))
+        .route(
+            &format!("{BASE}/groups/{{name}}"),
+            "device-groups/{name}",
+            delete(delete_group),
+        )
         .route(
             &format!("{BASE}/groups/{{name}}/devices"),
+            "device-groups/{name}/devices",
             get(group_devices).patch(group_add).delete(group_remove),
         )
 }

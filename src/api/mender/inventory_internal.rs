@@ -6,35 +6,39 @@ use super::devauth::id_param;
 use crate::api::extract::body_bytes;
 use crate::api::internal::Caller;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, patch, post};
+use crate::api::state::AppState;
 use crate::core::audit;
 use crate::core::inventory::{self, parse_attributes, MAX_ATTRIBUTES};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
 use serde_json::{json, Value};
 
 const BASE: &str = "/api/internal/v1/inventory";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/tenants"), post(automatic))
-        .route(&format!("{BASE}/devices"), post(automatic))
+        .route(&format!("{BASE}/tenants"), "tenants", post(automatic))
+        .route(&format!("{BASE}/devices"), "tenants", post(automatic))
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices/status/{{status}}"),
+            "tenants/{tid}/devices",
             post(automatic),
         )
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices/{{did}}"),
+            "tenants/{tid}/devices/{did}",
             get(show),
         )
         .route(
             &format!("{BASE}/tenants/{{tid}}/devices/{{did}}/groups"),
+            "tenants/{tid}/devices/{did}/group",
             get(device_groups),
         )
         .route(
             &format!("{BASE}/tenants/{{tid}}/device/{{did}}/attribute/scope/{{scope}}"),
+            "tenants/{tid}/devices/{did}/inventory",
             patch(set_scope),
         )
 }

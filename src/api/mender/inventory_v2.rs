@@ -2,8 +2,9 @@
 
 use crate::api::extract::Json;
 use crate::api::paging::MenderPage;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::inventory::query::{Predicate, SortCriterion};
 use crate::core::inventory::{self, filters, DeviceInventory, Search};
 use crate::core::Principal;
@@ -11,7 +12,6 @@ use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -20,20 +20,31 @@ const BASE: &str = "/api/management/v2/inventory";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/filters/attributes"), get(attributes))
+        .route(
+            &format!("{BASE}/filters/attributes"),
+            "device-attributes",
+            get(attributes),
+        )
         .route(
             &format!("{BASE}/filters/search"),
-            axum::routing::post(search),
+            "devices",
+            crate::api::routes::post(search).reads(),
         )
         .route(
             &format!("{BASE}/filters"),
+            "device-filters",
             get(list_filters).post(create_filter),
         )
         .route(
             &format!("{BASE}/filters/{{id}}"),
+            "device-filters/{id}",
             get(show_filter).delete(delete_filter),
         )
-        .route(&format!("{BASE}/filters/{{id}}/search"), get(run_filter))
+        .route(
+            &format!("{BASE}/filters/{{id}}/search"),
+            "device-filters/{id}/devices",
+            get(run_filter),
+        )
 }
 
 async fn attributes(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Vec<Value>>> {

@@ -13,6 +13,8 @@ mod deviceconnect;
 mod deviceconnect_files;
 mod deviceconnect_internal;
 mod deviceconnect_sessions;
+mod download_links;
+pub mod errors;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
@@ -22,7 +24,15 @@ mod tenantadm_internal;
 mod useradm;
 mod useradm_internal;
 
+use crate::api::route_table::RouteTable;
 use crate::api::routes::Routes;
+use crate::core::roles::RuleCompiler;
+use std::sync::Arc;
+
+/// How Mender's legacy `{action, object}` role rules compile against these routes.
+pub fn role_rules(routes: Arc<RouteTable>) -> RuleCompiler {
+    useradm::legacy_rules::compiler(routes)
+}
 
 /// Reachable without a token (login, liveness of the login service).
 pub fn public_routes() -> Routes {
@@ -47,6 +57,7 @@ pub fn management_routes() -> Routes {
         .merge(releases::routes())
         .merge(tenantadm::management_routes())
         .merge(deviceconnect::management_routes())
+        .merge(deviceconnect_files::routes())
         .merge(deviceconnect_sessions::management_routes())
 }
 

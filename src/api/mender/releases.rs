@@ -6,14 +6,14 @@ use super::artifacts::artifact_json;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, put};
+use crate::api::state::AppState;
 use crate::core::releases::{self, DeleteRefused, Filter, Release};
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,12 +25,20 @@ const ALL: &str = "/api/management/v2/deployments/releases/all";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(V1, get(list_v1))
-        .route(V2, get(list_v2).delete(remove))
-        .route(&format!("{V2}/{{release_name}}"), get(show).patch(edit))
-        .route(&format!("{V2}/{{release_name}}/tags"), put(set_tags))
-        .route(&format!("{ALL}/tags"), get(all_tags))
-        .route(&format!("{ALL}/types"), get(all_types))
+        .route(V1, "releases", get(list_v1))
+        .route(V2, "releases", get(list_v2).delete(remove))
+        .route(
+            &format!("{V2}/{{release_name}}"),
+            "releases/{release_name}",
+            get(show).patch(edit),
+        )
+        .route(
+            &format!("{V2}/{{release_name}}/tags"),
+            "releases/{release_name}/tags",
+            put(set_tags),
+        )
+        .route(&format!("{ALL}/tags"), "release-tags", get(all_tags))
+        .route(&format!("{ALL}/types"), "release-types", get(all_types))
 }
 
 fn release_json(r: &Release) -> Value {

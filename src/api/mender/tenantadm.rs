@@ -7,20 +7,20 @@
 //! self-hosted server where every feature is included; those routes all answer the one
 //! `not_available` response.
 
-use crate::api::context::current;
 use crate::api::extract::{body_bytes, parse_json, Json};
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post, put, Methods};
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::tenants::{self, Status, Tenant};
 use crate::core::{roles, users, Principal};
 use crate::crypto::password;
 use crate::error::{Error, Result};
 use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, post, put, MethodFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -34,16 +34,32 @@ const USERADM: &str = "/api/management/v1/useradm";
 pub const PLAN: &str = "enterprise";
 
 /// Billing, trial, cancellation and plan upgrade (M71, M74–M81).
-const BILLING: &[(MethodFilter, &str)] = &[
-    (MethodFilter::POST, "/tenants/trial"),
-    (MethodFilter::POST, "/tenants/{id}/cancel"),
-    (MethodFilter::POST, "/tenants/{id}/upgrade/start"),
-    (MethodFilter::POST, "/tenants/{id}/upgrade/complete"),
-    (MethodFilter::POST, "/tenants/{id}/upgrade/cancel"),
-    (MethodFilter::GET, "/billing"),
-    (MethodFilter::POST, "/billing/secret"),
-    (MethodFilter::POST, "/billing/card"),
-    (MethodFilter::POST, "/billing/card/{id}/confirm"),
+const BILLING: &[(Method, &str, &str)] = &[
+    (Method::POST, "/tenants/trial", "self/tenant/billing"),
+    (Method::POST, "/tenants/{id}/cancel", "self/tenant/billing"),
+    (
+        Method::POST,
+        "/tenants/{id}/upgrade/start",
+        "self/tenant/billing",
+    ),
+    (
+        Method::POST,
+        "/tenants/{id}/upgrade/complete",
+        "self/tenant/billing",
+    ),
+    (
+        Method::POST,
+        "/tenants/{id}/upgrade/cancel",
+        "self/tenant/billing",
+    ),
+    (Method::GET, "/billing", "self/tenant/billing"),
+    (Method::POST, "/billing/secret", "self/tenant/billing"),
+    (Method::POST, "/billing/card", "self/tenant/billing"),
+    (
+        Method::POST,
+        "/billing/card/{id}/confirm",
+        "self/tenant/billing",
+    ),
 ];
 
 pub const NO_BILLING: &str = "not available on a self-hosted server: every feature is included; \
@@ -52,43 +68,55 @@ pub const NO_BILLING: &str = "not available on a self-hosted server: every featu
 /// Behind the permission check (`tenantadm/tenants` read or write) and `operator`.
 pub fn management_routes() -> Routes {
     Routes::new()
-        .route(&format!("{V1}/tenants"), post(create_v1))
-        .route(&format!("{V2}/tenants"), post(create_v2).get(list))
-        .route(&format!("{V2}/tenants/{{id}}"), get(show).delete(remove))
-        .route(&format!("{V2}/tenants/{{id}}/status"), put(activate))
+        .route(&format!("{V1}/tenants"), "tenants", post(create_v1))
+        .route(
+            &format!("{V2}/tenants"),
+            "tenants",
+            post(create_v2).get(list),
+        )
+        .route(
+            &format!("{V2}/tenants/{{id}}"),
+            "tenants/{id}",
+            get(show).delete(remove),
+        )
+        .route(
+            &format!("{V2}/tenants/{{id}}/status"),
+            "tenants/{id}/status",
+            put(activate),
+        )
 }
 
 /// Any signed-in user: their own tenant, its plan, and the billing routes' one answer.
 pub fn self_service_routes() -> Routes {
     Routes::new()
-        .route(&format!("{V1}/user/tenant"), get(own_tenant))
-        .route(&format!("{USERADM}/auth/plan-verify"), post(plan_verify))
-        .route(&format!("{USERADM}/plans"), get(plans))
-        .route(&format!("{USERADM}/plan_binding"), get(plan_binding))
+        .route(&format!("{V1}/user/tenant"), "self/tenant", get(own_tenant))
+        .route(
+            &format!("{USERADM}/auth/plan-verify"),
+            "self/tenant/plan",
+            post(plan_verify),
+        )
+        .route(&format!("{USERADM}/plans"), "self/tenant/plan", get(plans))
+        .route(
+            &format!("{USERADM}/plan_binding"),
+            "self/tenant/plan",
+            get(plan_binding),
+        )
         .merge(not_available(V2, BILLING, NO_BILLING))
 }
 
-/// One `501 Not Implemented` in the Mender error shape, for endpoints that have no meaning
-/// here; `message` says why.
-pub fn not_available(base: &str, table: &[(MethodFilter, &str)], message: &'static str) -> Routes {
-    table.iter().fold(Routes::new(), |routes, (method, path)| {
-        routes.route(
-            &format!("{base}{path}"),
-            on(*method, move || async move {
-                error_response(StatusCode::NOT_IMPLEMENTED, message)
-            }),
-        )
-    })
-}
-
-/// A Mender error body with a status our `Error` type has no variant for (405, 501).
-pub fn error_response(status: StatusCode, message: &str) -> Response {
-    let ctx = current();
-    (
-        status,
-        axum::Json(json!({ "error": message, "request_id": &*ctx.id })),
-    )
-        .into_response()
+/// One `501 Not Implemented` for endpoints that have no meaning here; `message` says why.
+pub fn not_available(base: &str, table: &[(Method, &str, &str)], message: &'static str) -> Routes {
+    table
+        .iter()
+        .fold(Routes::new(), |routes, (method, path, resource)| {
+            routes.route(
+                &format!("{base}{path}"),
+                resource,
+                Methods::default().on(method.clone(), move || async move {
+                    Error::NotImplemented(message.into())
+                }),
+            )
+        })
 }
 
 /// The tenant as tenantadm describes it. The default tenant has no tenant token (its devices
@@ -286,7 +314,7 @@ async fn remove(
     .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(Error::Locked(m)) => Ok(error_response(StatusCode::METHOD_NOT_ALLOWED, &m)),
+        Err(Error::Locked(m)) => Ok(super::errors::response(StatusCode::METHOD_NOT_ALLOWED, &m)),
         Err(e) => Err(e),
     }
 }

@@ -14,22 +14,31 @@ use crate::api::auth::bearer;
 use crate::api::extract::Json;
 use crate::api::internal::Caller;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post, put};
+use crate::api::state::AppState;
 use crate::core::tenants::{self, Status};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put, MethodFilter};
 use serde_json::Value;
 use std::collections::HashMap;
 
 const BASE: &str = "/api/internal/v1/tenantadm";
 
-const USER_MIRROR: &[(MethodFilter, &str)] = &[
-    (MethodFilter::POST, "/users"),
-    (MethodFilter::GET, "/users"),
-    (MethodFilter::PUT, "/tenants/{tid}/users/{uid}"),
-    (MethodFilter::DELETE, "/tenants/{tid}/users/{uid}"),
+const USER_MIRROR: &[(Method, &str, &str)] = &[
+    (Method::POST, "/users", "users"),
+    (Method::GET, "/users", "users"),
+    (
+        Method::PUT,
+        "/tenants/{tid}/users/{uid}",
+        "tenants/{tid}/users/{uid}",
+    ),
+    (
+        Method::DELETE,
+        "/tenants/{tid}/users/{uid}",
+        "tenants/{tid}/users/{uid}",
+    ),
 ];
 
 const NO_USER_MIRROR: &str = "not applicable in a single process: users are kept once, by \
@@ -37,10 +46,18 @@ const NO_USER_MIRROR: &str = "not applicable in a single process: users are kept
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/tenants/verify"), post(verify))
-        .route(&format!("{BASE}/tenants"), get(list))
-        .route(&format!("{BASE}/tenants/{{tid}}"), get(show).put(update))
-        .route(&format!("{BASE}/tenants/{{tid}}/status"), put(set_status))
+        .route(&format!("{BASE}/tenants/verify"), "tenants", post(verify))
+        .route(&format!("{BASE}/tenants"), "tenants", get(list))
+        .route(
+            &format!("{BASE}/tenants/{{tid}}"),
+            "tenants/{tid}",
+            get(show).put(update),
+        )
+        .route(
+            &format!("{BASE}/tenants/{{tid}}/status"),
+            "tenants/{tid}/status",
+            put(set_status),
+        )
         .merge(not_available(BASE, USER_MIRROR, NO_USER_MIRROR))
 }
 

@@ -2,18 +2,19 @@
 //! tenant provisioning (I28) and token purges (I31).
 
 use super::tenantadm_internal::may_touch;
-use crate::api::auth::{authenticate, authorize, operation_of, resource_of};
+use crate::api::auth::{authenticate, authorize};
 use crate::api::context::current;
 use crate::api::extract::Json;
 use crate::api::internal::Caller;
+use crate::api::route_table::{resolve, Guard, RouteTable};
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, post};
+use crate::api::state::AppState;
 use crate::core::audit;
 use crate::core::tenants;
 use crate::error::{Error, Result};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::routing::{delete, post};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -22,9 +23,13 @@ const BASE: &str = "/api/internal/v1/useradm";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/auth/verify"), post(verify))
-        .route(&format!("{BASE}/tenants"), post(provision))
-        .route(&format!("{BASE}/tokens"), delete(revoke_tokens))
+        .route(&format!("{BASE}/auth/verify"), "user-tokens", post(verify))
+        .route(&format!("{BASE}/tenants"), "tenants", post(provision))
+        .route(
+            &format!("{BASE}/tokens"),
+            "user-tokens",
+            delete(revoke_tokens),
+        )
 }
 
 /// The first of `names` present, as text; 400 naming `field` when none is.
@@ -41,19 +46,40 @@ fn header<'a>(headers: &'a HeaderMap, names: &[&str], field: &str) -> Result<&'a
         .ok_or_else(|| Error::invalid(field, format!("missing required header: {field}")))
 }
 
-/// The resource a management path addresses. Besides `vN`, Mender's gateway documentation
-/// writes versions as `1.0` (`/api/management/1.0/foo/bar`).
-fn resource_of_uri(uri: &str) -> String {
+/// The domain resource and operation of a management request that did not come through the
+/// router (a gateway asks on its behalf). Besides `vN`, Mender's gateway documentation writes
+/// versions as `1.0` (`/api/management/1.0/foo/bar`). A path no route answers is a resource
+/// only unrestricted permissions cover.
+fn resource_of_uri(routes: &RouteTable, method: &Method, uri: &str) -> (String, &'static str) {
     let path = uri.split(['?', '#']).next().unwrap_or_default();
-    let resource = resource_of(path);
-    match resource.split_once('/') {
-        Some((version, rest))
-            if path.starts_with("/api/management/")
-                && version.starts_with(|c: char| c.is_ascii_digit()) =>
+    let path = match path
+        .strip_prefix("/api/management/")
+        .map(|r| r.split_once('/'))
+    {
+        Some(Some((version, rest)))
+            if version.starts_with(|c: char| c.is_ascii_digit()) && !version.starts_with('v') =>
         {
-            rest.to_string()
+            let major = version.split('.').next().unwrap_or(version);
+            format!("/api/management/v{major}/{rest}")
         }
-        _ => resource,
+        _ => path.to_string(),
+    };
+    match routes
+        .find(method, &path)
+        .filter(|r| r.guard == Guard::Permission || r.guard == Guard::User)
+    {
+        Some(r) => (
+            resolve(&r.entry.path, &path, &r.entry.resource),
+            r.entry.op.as_str(),
+        ),
+        None => (
+            format!("unrouted{}", path.trim_end_matches('/')),
+            if method == Method::GET || method == Method::HEAD {
+                "read"
+            } else {
+                "write"
+            },
+        ),
     }
 }
 
@@ -90,8 +116,8 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Result<Sta
         }
         Err(e) => return Err(e),
     };
-    let resource = resource_of_uri(uri);
-    authorize(&p, "http", &resource, operation_of(&method, &resource))?;
+    let (resource, operation) = resource_of_uri(&state.routes, &method, uri);
+    authorize(&p, "http", &resource, operation)?;
     Ok(StatusCode::OK)
 }
 
@@ -145,17 +171,30 @@ async fn revoke_tokens(
 #[cfg(test)]
 mod tests {
     use super::resource_of_uri;
+    use axum::http::Method;
 
     #[test]
     fn gateway_uris() {
+        let routes = crate::api::RouteGroups::new(1 << 20).table();
+        let of = |m: Method, uri: &str| resource_of_uri(&routes, &m, uri);
         assert_eq!(
-            resource_of_uri("/api/management/v1/deployments/deployments?page=2"),
-            "deployments/deployments"
+            of(
+                Method::GET,
+                "/api/management/v1/deployments/deployments?page=2"
+            ),
+            ("deployments".to_string(), "read")
         );
-        assert_eq!(resource_of_uri("/api/management/1.0/foo/bar"), "foo/bar");
         assert_eq!(
-            resource_of_uri("/api/management/v2/devauth/devices/"),
-            "devauth/devices"
+            of(Method::POST, "/api/management/v2/devauth/devices/search"),
+            ("devices".to_string(), "read")
+        );
+        assert_eq!(
+            of(Method::DELETE, "/api/management/1.0/useradm/users/u1"),
+            ("users/u1".to_string(), "write")
+        );
+        assert_eq!(
+            of(Method::GET, "/api/management/v1/foo/bar/"),
+            ("unrouted/api/management/v1/foo/bar".to_string(), "read")
         );
     }
 }

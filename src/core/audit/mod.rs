@@ -50,6 +50,22 @@ impl Entry {
         }
     }
 
+    /// A change made from the command line or at start-up, saying how it came in (`via`) and
+    /// the user it concerns, if any (`email`).
+    pub fn system_via(
+        tenant: &str,
+        action: &str,
+        object_type: &str,
+        id: &str,
+        email: &str,
+        via: &str,
+    ) -> Entry {
+        Entry {
+            detail: serde_json::json!({ "email": email, "via": via }),
+            ..Entry::system(tenant, action, object_type, id)
+        }
+    }
+
     /// An entry for a change made by the server itself or a caller on this machine without a
     /// user identity (internal APIs, start-up).
     pub fn system(tenant_id: &str, action: &str, object_type: &str, object_id: &str) -> Entry {

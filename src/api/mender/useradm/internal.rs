@@ -8,12 +8,12 @@ use crate::api::extract::Json as Body;
 use crate::api::mender::devauth_internal::known_tenant;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get};
+use crate::api::state::AppState;
 use crate::core::{audit, normalize_id, rfc3339, roles, users};
 use crate::error::{Error, Result};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,8 +23,16 @@ const BASE: &str = "/api/internal/v1/useradm/tenants";
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/{{tid}}/users"), get(list).post(create))
-        .route(&format!("{BASE}/{{tid}}/users/{{uid}}"), delete(remove))
+        .route(
+            &format!("{BASE}/{{tid}}/users"),
+            "tenants/{tid}/users",
+            get(list).post(create),
+        )
+        .route(
+            &format!("{BASE}/{{tid}}/users/{{uid}}"),
+            "tenants/{tid}/users/{uid}",
+            delete(remove),
+        )
 }
 
 #[derive(Deserialize)]
@@ -38,7 +46,7 @@ struct NewUser {
 }
 
 fn audit_entry(tenant: &str, action: &str, u: &users::User) -> audit::Entry {
-    crate::server::system_entry(tenant, action, "user", &u.id, &u.email, "internal API")
+    crate::core::audit::Entry::system_via(tenant, action, "user", &u.id, &u.email, "internal API")
 }
 
 async fn create(

@@ -2,8 +2,9 @@
 
 use crate::api::context::RequestCtx;
 use crate::api::extract::{body_bytes, parse_json};
+use crate::api::routes::post;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::login_throttle::Scope;
 use crate::core::{tokens, users, Principal};
@@ -11,7 +12,6 @@ use crate::error::{Error, Result};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Extension;
 use base64::Engine;
 use serde::Deserialize;
@@ -20,11 +20,15 @@ use serde_json::json;
 use super::BASE;
 
 pub fn public_routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/auth/login"), post(login))
+    Routes::new().route(&format!("{BASE}/auth/login"), "auth/login", post(login))
 }
 
 pub fn self_service_routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/auth/logout"), post(logout))
+    Routes::new().route(
+        &format!("{BASE}/auth/logout"),
+        "self/sessions",
+        post(logout),
+    )
 }
 
 /// `Authorization: Basic base64(email:password)`.

@@ -2,6 +2,7 @@
 //! Each concern is a submodule with its own routes, grouped here by the guard they sit behind.
 
 mod internal;
+pub(crate) mod legacy_rules;
 mod login;
 mod password_reset;
 mod roles;

@@ -4,22 +4,27 @@
 use super::BASE;
 use crate::api::context::{current, RequestCtx};
 use crate::api::extract::Json as Body;
+use crate::api::routes::post;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::password_reset::{self, Issued};
 use crate::error::{Error, Result};
 use crate::mail::Mailer;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::post;
 use serde_json::{json, Value};
 
 pub fn public_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/auth/password-reset/start"), post(start))
+        .route(
+            &format!("{BASE}/auth/password-reset/start"),
+            "auth/password-reset",
+            post(start),
+        )
         .route(
             &format!("{BASE}/auth/password-reset/complete"),
+            "auth/password-reset",
             post(complete),
         )
 }

@@ -1,11 +1,12 @@
 //! useradm roles (v1 and v2 paths) and the permission sets roles are built from. A role is
 //! addressed by its name, as Mender does.
 
-use super::BASE;
+use super::{legacy_rules, BASE};
 use crate::api::extract::Json as Body;
 use crate::api::paging::MenderPage;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::permission_sets::{self, ScopedSet};
 use crate::core::roles::{self, Role};
@@ -14,7 +15,6 @@ use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,12 +23,17 @@ use std::collections::HashMap;
 const V2: &str = "/api/management/v2/useradm";
 
 pub fn management_routes() -> Routes {
-    let mut r = Routes::new().route(&format!("{BASE}/permission_sets"), get(sets));
+    let mut r = Routes::new().route(
+        &format!("{BASE}/permission_sets"),
+        "permission-sets",
+        get(sets),
+    );
     for base in [BASE, V2] {
         r = r
-            .route(&format!("{base}/roles"), get(list).post(create))
+            .route(&format!("{base}/roles"), "roles", get(list).post(create))
             .route(
                 &format!("{base}/roles/{{id}}"),
+                "roles/{id}",
                 get(show).put(update).delete(remove),
             );
     }
@@ -41,8 +46,8 @@ fn role_json(r: &Role) -> Value {
         "name": r.name,
         "description": r.description,
         "permission_sets_with_scope": r.sets,
-        // The older action/object form; every permission here comes from permission sets.
-        "permissions": [],
+        // The older action/object form, as it was given.
+        "permissions": r.legacy,
         "builtin": r.builtin,
         "created_ts": rfc3339(r.created_ts),
         "updated_ts": rfc3339(r.updated_ts),
@@ -83,19 +88,8 @@ struct RoleBody {
     name: Option<String>,
     description: Option<String>,
     permission_sets_with_scope: Option<Vec<ScopedSet>>,
-    /// The older `{action, object}` form, accepted only when empty.
+    /// The older `{action, object}` form (`legacy_rules`).
     permissions: Option<Vec<Value>>,
-}
-
-fn refuse_legacy(body: &RoleBody) -> Result<()> {
-    match &body.permissions {
-        Some(p) if !p.is_empty() => Err(Error::invalid(
-            "permissions",
-            "permissions in the {action, object} form are not supported; \
-             use permission_sets_with_scope (see GET /api/management/v1/useradm/permission_sets)",
-        )),
-        _ => Ok(()),
-    }
 }
 
 async fn create(
@@ -103,7 +97,6 @@ async fn create(
     p: Principal,
     Body(body): Body<RoleBody>,
 ) -> Result<Response> {
-    refuse_legacy(&body)?;
     let name = body
         .name
         .ok_or_else(|| Error::invalid("name", "name is required"))?;
@@ -113,6 +106,8 @@ async fn create(
         name.trim(),
         body.description.as_deref().unwrap_or(""),
         body.permission_sets_with_scope.unwrap_or_default(),
+        body.permissions.unwrap_or_default(),
+        &legacy_rules::compiler(state.routes.clone()),
     )
     .await?;
     audit::record(
@@ -142,7 +137,6 @@ async fn update(
     Path(name): Path<String>,
     Body(body): Body<RoleBody>,
 ) -> Result<StatusCode> {
-    refuse_legacy(&body)?;
     if body.name.as_deref().is_some_and(|n| n.trim() != name) {
         return Err(Error::invalid("name", "a role cannot be renamed"));
     }
@@ -152,6 +146,8 @@ async fn update(
         &name,
         body.description,
         body.permission_sets_with_scope,
+        body.permissions,
+        &legacy_rules::compiler(state.routes.clone()),
     )
     .await?;
     audit::record(

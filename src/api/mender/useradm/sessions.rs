@@ -4,32 +4,38 @@
 use super::BASE;
 use crate::api::paging::MenderPage;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get};
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::sessions::{self, Session};
 use crate::core::{normalize_id, rfc3339, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get};
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 pub fn self_service_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/sessions"), get(list_mine))
-        .route(&format!("{BASE}/sessions/{{id}}"), delete(revoke_mine))
+        .route(&format!("{BASE}/sessions"), "self/sessions", get(list_mine))
+        .route(
+            &format!("{BASE}/sessions/{{id}}"),
+            "self/sessions/{id}",
+            delete(revoke_mine),
+        )
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
         .route(
             &format!("{BASE}/users/{{id}}/sessions"),
+            "users/{id}/sessions",
             get(list_of).delete(revoke_all_of),
         )
         .route(
             &format!("{BASE}/users/{{id}}/sessions/{{sid}}"),
+            "users/{id}/sessions/{sid}",
             delete(revoke_of),
         )
 }

@@ -5,7 +5,8 @@
 use super::BASE;
 use crate::api::extract::Json as Body;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post};
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::settings::{self, Settings};
 use crate::core::Principal;
@@ -13,20 +14,20 @@ use crate::error::Result;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::Value;
 
 pub fn self_service_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/settings"), get(show_tenant))
+        .route(&format!("{BASE}/settings"), "settings", get(show_tenant))
         .route(
             &format!("{BASE}/settings/me"),
+            "self/settings",
             get(show_mine).post(set_mine),
         )
 }
 
 pub fn management_routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/settings"), post(set_tenant))
+    Routes::new().route(&format!("{BASE}/settings"), "settings", post(set_tenant))
 }
 
 fn render(s: Settings) -> Response {

@@ -5,36 +5,47 @@ use super::login::record_failure;
 use super::BASE;
 use crate::api::extract::Json as Body;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{get, post, put};
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::{normalize_id, users, Principal};
 use crate::error::{Error, Result};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use axum::Json;
 use serde_json::{json, Value};
 
 pub fn self_service_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/users/me/2fa/enable"), post(enable_me))
-        .route(&format!("{BASE}/users/me/2fa/disable"), post(disable_me))
+        .route(
+            &format!("{BASE}/users/me/2fa/enable"),
+            "self/2fa",
+            post(enable_me),
+        )
+        .route(
+            &format!("{BASE}/users/me/2fa/disable"),
+            "self/2fa",
+            post(disable_me),
+        )
         .route(
             &format!("{BASE}/users/me/2fa/backup-codes"),
+            "self/2fa",
             post(regenerate),
         )
-        .route(&format!("{BASE}/2faqr"), get(qr))
-        .route(&format!("{BASE}/2faverify"), put(verify))
+        .route(&format!("{BASE}/2faqr"), "self/2fa", get(qr))
+        .route(&format!("{BASE}/2faverify"), "self/2fa", put(verify))
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
         .route(
             &format!("{BASE}/users/{{id}}/2fa/enable"),
+            "users/{id}/2fa",
             post(enable_other),
         )
         .route(
             &format!("{BASE}/users/{{id}}/2fa/disable"),
+            "users/{id}/2fa",
             post(disable_other),
         )
 }

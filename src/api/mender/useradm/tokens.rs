@@ -4,7 +4,8 @@
 use super::BASE;
 use crate::api::extract::Json as Body;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::routes::{delete, get};
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::personal_tokens::{self, PersonalToken};
 use crate::core::{rfc3339, Principal};
@@ -12,14 +13,21 @@ use crate::error::{Error, Result};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
 use axum::Json;
 use serde_json::{json, Value};
 
 pub fn self_service_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/settings/tokens"), get(list).post(create))
-        .route(&format!("{BASE}/settings/tokens/{{id}}"), delete(revoke))
+        .route(
+            &format!("{BASE}/settings/tokens"),
+            "self/tokens",
+            get(list).post(create),
+        )
+        .route(
+            &format!("{BASE}/settings/tokens/{{id}}"),
+            "self/tokens/{id}",
+            delete(revoke),
+        )
 }
 
 /// `expiration_date` is null for a token that never expires.

@@ -5,8 +5,9 @@ use super::BASE;
 use crate::api::auth::authorize;
 use crate::api::extract::Json as Body;
 use crate::api::paging::MenderPage;
+use crate::api::routes::get;
 use crate::api::routes::Routes;
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
 use crate::core::users::{self, Filter, Update};
 use crate::core::{normalize_id, rfc3339, Principal};
@@ -14,21 +15,25 @@ use crate::error::{Error, Result};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 pub fn self_service_routes() -> Routes {
-    Routes::new().route(&format!("{BASE}/users/me"), get(me).put(update_me))
+    Routes::new().route(
+        &format!("{BASE}/users/me"),
+        "self/profile",
+        get(me).put(update_me),
+    )
 }
 
 pub fn management_routes() -> Routes {
     Routes::new()
-        .route(&format!("{BASE}/users"), get(list).post(create))
+        .route(&format!("{BASE}/users"), "users", get(list).post(create))
         .route(
             &format!("{BASE}/users/{{id}}"),
+            "users/{id}",
             get(show).put(update).delete(remove),
         )
 }
@@ -186,7 +191,7 @@ struct UserUpdate {
 async fn apply_update(state: &AppState, p: &Principal, id: &str, body: UserUpdate) -> Result<()> {
     if body.roles.is_some() {
         // Changing roles is managing users, even on oneself.
-        authorize(p, "http", &format!("useradm/users/{id}"), "write")?;
+        authorize(p, "http", &format!("users/{id}"), "write")?;
     }
     let change = Update {
         email: body.email,

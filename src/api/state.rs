@@ -1,0 +1,31 @@
+//! The state every handler gets: configuration, the database, keys and the live services.
+//! A leaf: handlers import it, and it imports no handler, so no module needs the router's
+//! module (`api`) to reach it.
+
+use super::route_table::RouteTable;
+use crate::config::Config;
+use crate::core::artifacts::Store;
+use crate::core::devices::token_cache::TokenCache;
+use crate::crypto::link::LinkSigner;
+use crate::crypto::token::TokenKeys;
+use crate::db::Db;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: TokenKeys,
+    pub default_tenant: Arc<String>,
+    pub device_tokens: Arc<TokenCache>,
+    pub artifacts: Arc<Store>,
+    pub links: LinkSigner,
+    /// Two-factor authentication (sealed secrets, used TOTP steps).
+    pub tfa: Arc<crate::core::tfa::Tfa>,
+    /// Failed-login counters and lockouts.
+    pub throttle: Arc<crate::core::login_throttle::Throttle>,
+    /// Live device sockets and remote-access sessions.
+    pub connect: Arc<crate::connect::Broker>,
+    /// Every route with its guard and domain resource; filled in by `router`.
+    pub routes: Arc<RouteTable>,
+}

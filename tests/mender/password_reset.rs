@@ -1,0 +1,344 @@
+//! Password reset: start (always 202), links from the command line and by mail (a small fake
+//! SMTP server in the test), completion, expiry, single use, throttling.
+
+use crate::common::{run_cli, Api, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const U: &str = "/api/management/v1/useradm";
+
+fn post(server: &Server, path: &str, body: Value) -> reqwest::blocking::Response {
+    server
+        .client()
+        .post(server.url(&format!("{U}/auth/password-reset/{path}")))
+        .json(&body)
+        .send()
+        .unwrap()
+}
+
+fn login_status(server: &Server, email: &str, password: &str) -> u16 {
+    server
+        .client()
+        .post(server.url(&format!("{U}/auth/login")))
+        .basic_auth(email, Some(password))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `fleetbox user reset-link EMAIL` against the running server's data dir.
+fn cli_link(server: &Server, email: &str, env: &[(&str, &str)]) -> String {
+    let dir = server.data_dir.to_str().unwrap();
+    let out = run_cli(&["--data-dir", dir, "user", "reset-link", email], env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn wait_for_log(server: &Server, text: &str) {
+    for _ in 0..100 {
+        if server.log_text().contains(text) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("`{text}` not logged:\n{}", server.log_text());
+}
+
+fn secret_of(link: &str) -> String {
+    link.split_once("#secret=")
+        .expect("secret in the link")
+        .1
+        .to_string()
+}
+
+#[test]
+fn reset_with_a_command_line_link() {
+    let server = Server::start();
+    let old_session = Api::new(&server, &server.login());
+
+    // Known and unknown emails get the same answer; bad bodies name the field.
+    assert_eq!(
+        post(&server, "start", json!({"email": ADMIN_EMAIL})).status(),
+        202
+    );
+    assert_eq!(
+        post(&server, "start", json!({"email": "nobody@example.com"})).status(),
+        202
+    );
+    let err = crate::common::assert_mender_error(post(&server, "start", json!({})), 400);
+    assert!(err["error"].as_str().unwrap().contains("email"), "{err}");
+
+    let link = cli_link(&server, ADMIN_EMAIL, &[]);
+    wait_for_log(&server, "no mail server is configured");
+    assert!(
+        link.starts_with("https://localhost:8443/ui/reset-password.html#secret="),
+        "{link}"
+    );
+    let with_public = cli_link(
+        &server,
+        ADMIN_EMAIL,
+        &[("FLEETBOX_PUBLIC_URL", "https://fleet.example.com/")],
+    );
+    assert!(
+        with_public.starts_with("https://fleet.example.com/ui/reset-password.html#secret="),
+        "{with_public}"
+    );
+    let out = run_cli(
+        &[
+            "--data-dir",
+            server.data_dir.to_str().unwrap(),
+            "user",
+            "reset-link",
+            "nobody@example.com",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    // The newest link replaced the earlier ones.
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret_of(&link), "password": "a-new-password-1"}),
+    );
+    let err = crate::common::assert_mender_error(r, 400);
+    assert!(err["error"].as_str().unwrap().contains("secret"), "{err}");
+    let secret = secret_of(&with_public);
+
+    // The page the link opens is served.
+    let page = server
+        .client()
+        .get(server.url("/ui/reset-password.html"))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("reset-password.js"));
+
+    // A weak password is refused by the policy, and the secret stays usable.
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret, "password": "short"}),
+    );
+    let err = crate::common::assert_mender_error(r, 400);
+    assert!(err["error"].as_str().unwrap().contains("password"), "{err}");
+    let err = crate::common::assert_mender_error(
+        post(&server, "complete", json!({"password": "a-new-password-1"})),
+        400,
+    );
+    assert!(err["error"].as_str().unwrap().contains("secret"), "{err}");
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret, "password": "a-new-password-1"}),
+    );
+    assert_eq!(r.status(), 202);
+
+    // New password in, old one out, every session ended.
+    assert_eq!(login_status(&server, ADMIN_EMAIL, ADMIN_PASSWORD), 401);
+    assert_eq!(login_status(&server, ADMIN_EMAIL, "a-new-password-1"), 200);
+    assert_eq!(old_session.get(&format!("{U}/users/me")).status(), 401);
+    // Single use.
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret, "password": "another-password-2"}),
+    );
+    crate::common::assert_mender_error(r, 400);
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": "made-up", "password": "another-password-2"}),
+    );
+    crate::common::assert_mender_error(r, 400);
+
+    let admin = Api::new(&server, &server.login_as(ADMIN_EMAIL, "a-new-password-1"));
+    let logs = admin
+        .get("/api/management/v1/auditlogs/logs?per_page=100")
+        .text()
+        .unwrap();
+    assert!(logs.contains("password_reset"), "{logs}");
+    assert!(!logs.contains(&secret) && !server.log_text().contains(&secret));
+}
+
+#[test]
+fn reset_links_expire_and_requests_are_throttled() {
+    let server = Server::builder()
+        .env("FLEETBOX_PASSWORD_RESET_TTL_SECS", "1")
+        .env("FLEETBOX_LOGIN_MAX_FAILURES_PER_ADDRESS", "3")
+        .start();
+    let link = cli_link(
+        &server,
+        ADMIN_EMAIL,
+        &[("FLEETBOX_PASSWORD_RESET_TTL_SECS", "1")],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret_of(&link), "password": "a-new-password-1"}),
+    );
+    let err = crate::common::assert_mender_error(r, 400);
+    assert!(err["error"].as_str().unwrap().contains("expired"), "{err}");
+    assert_eq!(login_status(&server, ADMIN_EMAIL, ADMIN_PASSWORD), 200);
+
+    for _ in 0..3 {
+        assert_eq!(
+            post(&server, "start", json!({"email": "x@example.com"})).status(),
+            202
+        );
+    }
+    let r = post(&server, "start", json!({"email": ADMIN_EMAIL}));
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+/// A fake SMTP server speaking just enough of the protocol for one message; sends the DATA
+/// it receives (and the envelope recipient) through the channel.
+fn fake_smtp() -> (u16, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut out = stream.try_clone().unwrap();
+            let mut lines = BufReader::new(stream);
+            let mut say = |s: &str| out.write_all(s.as_bytes()).unwrap();
+            say("220 fake.test ESMTP\r\n");
+            let (mut rcpt, mut data) = (String::new(), String::new());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let cmd = line.trim_end().to_uppercase();
+                if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                    say("250-fake.test\r\n250 8BITMIME\r\n");
+                } else if cmd.starts_with("RCPT TO:") {
+                    rcpt = line.trim_end()[8..].to_string();
+                    say("250 ok\r\n");
+                } else if cmd == "DATA" {
+                    say("354 go ahead\r\n");
+                    loop {
+                        line.clear();
+                        lines.read_line(&mut line).unwrap();
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&line);
+                    }
+                    say("250 queued\r\n");
+                    let _ = tx.send((rcpt.clone(), data.clone()));
+                } else if cmd == "QUIT" {
+                    say("221 bye\r\n");
+                    break;
+                } else {
+                    say("250 ok\r\n");
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Undoes quoted-printable body encoding (soft line breaks and `=XX`).
+fn unquote(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let mut out = Vec::new();
+    let b = joined.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn reset_link_by_mail() {
+    let (port, mails) = fake_smtp();
+    let server = Server::builder()
+        .env("FLEETBOX_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
+        .env("FLEETBOX_SMTP_FROM", "fleetbox@example.com")
+        .start();
+    server.add_user("ops@example.com", "ops-password-1", "readonly");
+    assert_eq!(
+        post(&server, "start", json!({"email": "ghost@example.com"})).status(),
+        202
+    );
+    assert_eq!(
+        post(&server, "start", json!({"email": "ops@example.com"})).status(),
+        202
+    );
+    let (rcpt, data) = mails
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no mail arrived:\n{}", server.log_text()));
+    assert_eq!(rcpt, "<ops@example.com>");
+    assert!(data.contains("Subject: fleetbox password reset"), "{data}");
+    assert!(data.contains("From: fleetbox@example.com"), "{data}");
+    // No mail for the unknown address.
+    assert!(mails.recv_timeout(Duration::from_millis(300)).is_err());
+
+    // The link points back at this server (the request's own scheme and host).
+    let body = unquote(&data);
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/ui/reset-password.html#secret="))
+        .unwrap_or_else(|| panic!("no link in:\n{body}"))
+        .to_string();
+    assert!(
+        link.starts_with(&server.url("/ui/reset-password.html")),
+        "{link}"
+    );
+    let page = server.client().get(&link).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let r = post(
+        &server,
+        "complete",
+        json!({"secret": secret_of(&link), "password": "a-mailed-password-1"}),
+    );
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        login_status(&server, "ops@example.com", "a-mailed-password-1"),
+        200
+    );
+    assert!(!server.log_text().contains(&secret_of(&link)));
+
+    // A request naming a foreign Host does not get that host into the mail.
+    let r = server
+        .client()
+        .post(server.url(&format!("{U}/auth/password-reset/start")))
+        .header("Host", "evil.example.net")
+        .json(&json!({"email": "ops@example.com"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (_, data) = mails.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(!unquote(&data).contains("evil.example.net"), "{data}");
+    assert!(
+        unquote(&data).contains("/ui/reset-password.html#secret="),
+        "{data}"
+    );
+    wait_for_log(&server, "not one of this server's names");
+    // ADMIN_PASSWORD is untouched by all this.
+    assert_eq!(login_status(&server, ADMIN_EMAIL, ADMIN_PASSWORD), 200);
+}

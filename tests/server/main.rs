@@ -1,0 +1,9 @@
+//! The server as an operator runs it: start, stop, upgrades, configuration, the install
+//! script and the fleet simulator.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod install_script;
+mod server_lifecycle;
+mod sim;
