@@ -86,7 +86,8 @@ pub struct RouteInfo {
 #[derive(Default)]
 pub struct RouteTable {
     rows: Vec<RouteInfo>,
-    by_route: HashMap<(String, Method), usize>,
+    /// Rows by path template, then method: a request's lookup borrows its matched path.
+    by_route: HashMap<String, Vec<(Method, usize)>>,
     /// Path templates, for URIs that did not come through the router (forwarded auth).
     matcher: matchit::Router<String>,
 }
@@ -97,7 +98,10 @@ impl RouteTable {
         for (guard, entries) in groups {
             for e in entries.iter() {
                 let i = t.rows.len();
-                t.by_route.insert((e.path.clone(), e.method.clone()), i);
+                t.by_route
+                    .entry(e.path.clone())
+                    .or_default()
+                    .push((e.method.clone(), i));
                 // The same path under two methods is inserted once.
                 let _ = t.matcher.insert(e.path.clone(), e.path.clone());
                 t.rows.push(RouteInfo {
@@ -121,8 +125,10 @@ impl RouteTable {
             method
         };
         self.by_route
-            .get(&(path.to_string(), method.clone()))
-            .map(|i| &self.rows[*i])
+            .get(path)?
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, i)| &self.rows[*i])
     }
 
     /// The route a method and concrete path would reach, if any.
