@@ -15,16 +15,23 @@ CREATE TABLE tenants (
     is_default   INTEGER NOT NULL DEFAULT 0,
     created_ts   INTEGER NOT NULL,
     updated_ts   INTEGER NOT NULL,
-    storage_limit INTEGER                      -- artifact bytes; NULL: the configured default, 0: none
+    storage_limit INTEGER,                     -- artifact bytes; NULL: the configured default, 0: none
+    -- The tenant this one is a sub-account of; NULL only for the default tenant, the root.
+    parent_id    TEXT REFERENCES tenants(id),
+    -- May have sub-tenants (the default tenant always does).
+    aggregator   INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX tenants_parent ON tenants(parent_id);
 CREATE UNIQUE INDEX tenants_one_default ON tenants(is_default) WHERE is_default = 1;
 
--- One row per person, whichever API created it (Mender useradm, Pelion v3, Cybus).
+-- One row per person, whichever API created it (Mender useradm, Pelion v3, Cybus). A user has
+-- a username, an email or both; each is unique across the server (core::users keeps a username
+-- from equalling another user's email), so a login by either names one user.
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    email         TEXT NOT NULL COLLATE NOCASE UNIQUE,
-    username      TEXT COLLATE NOCASE,
+    email         TEXT COLLATE NOCASE UNIQUE,
+    username      TEXT COLLATE NOCASE UNIQUE,
     full_name     TEXT,
     password_hash TEXT,                        -- argon2id PHC string; NULL: cannot log in with a password
     status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive', 'invited', 'suspended')),
@@ -34,7 +41,10 @@ CREATE TABLE users (
     updated_ts    INTEGER NOT NULL,
     login_ts      INTEGER,
     settings      TEXT NOT NULL DEFAULT '{}',  -- per-user settings (JSON object)
-    settings_etag TEXT
+    settings_etag TEXT,
+    -- Who checks the password: `local` (password_hash) or `ldap` (the configured directory).
+    identity_provider TEXT NOT NULL DEFAULT 'local' CHECK (identity_provider IN ('local', 'ldap')),
+    CHECK (email IS NOT NULL OR username IS NOT NULL)
 );
 CREATE INDEX users_tenant ON users(tenant_id, created_ts);
 
@@ -82,6 +92,30 @@ CREATE INDEX user_tokens_user ON user_tokens(user_id, created_ts);
 CREATE UNIQUE INDEX user_tokens_personal_name ON user_tokens(user_id, name) WHERE kind = 'personal';
 CREATE INDEX user_tokens_tenant ON user_tokens(tenant_id);
 
+-- API keys: principals of their own, owned by a user, members of roles.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,             -- a UUID like every id (32-hex inside the key)
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    owner_id     TEXT REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    public_key   TEXT NOT NULL UNIQUE,         -- what the key is listed as, without its secret
+    secret_hash  TEXT NOT NULL,                -- keyed hash (HMAC-SHA256) of the secret
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive')),
+    etag         INTEGER NOT NULL DEFAULT 1,
+    created_ts   INTEGER NOT NULL,
+    updated_ts   INTEGER NOT NULL,
+    last_used_ts INTEGER
+);
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id, created_ts, id);
+CREATE INDEX api_keys_owner ON api_keys(owner_id);
+
+CREATE TABLE api_key_roles (
+    api_key_id TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    role_id    TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+    PRIMARY KEY (api_key_id, role_id)
+) WITHOUT ROWID;
+CREATE INDEX api_key_roles_role ON api_key_roles(role_id);
+
 -- Tenant-wide settings (Mender's global user settings: `2fa` enforcement, UI preferences).
 CREATE TABLE tenant_settings (
     tenant_id  TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
@@ -122,7 +156,10 @@ CREATE TABLE audit_log (
     object_id   TEXT,
     detail      TEXT NOT NULL DEFAULT '{}',    -- JSON
     address     TEXT,
-    request_id  TEXT
+    request_id  TEXT,
+    -- The credential the change came with: `session`, `personal_token` or `api_key`, and its id.
+    actor_kind       TEXT,
+    actor_credential TEXT
 );
 CREATE INDEX audit_log_tenant_ts ON audit_log(tenant_id, ts);
 CREATE INDEX audit_log_object ON audit_log(tenant_id, object_type, object_id);

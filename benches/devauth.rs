@@ -114,6 +114,7 @@ fn main() {
         tenant_id: tenant.clone(),
         user_id: "bench".into(),
         email: "bench@example.com".into(),
+        kind: fleetbox::core::principal::Kind::Session,
         token_id: String::new(),
         permissions: vec![],
         address: String::new(),

@@ -59,6 +59,14 @@ pub struct Config {
     pub personal_tokens_max: u64,
     /// Lifetime of a password-reset link.
     pub password_reset_ttl_secs: u64,
+    /// The password policy for every local password, whichever API sets it: characters in
+    /// all, and at least this many lower-case letters, upper-case letters, digits and
+    /// symbols/punctuation (Unicode categories; 0 turns a class rule off).
+    pub password_min_length: u64,
+    pub password_min_lower: u64,
+    pub password_min_upper: u64,
+    pub password_min_numeric: u64,
+    pub password_min_symbol: u64,
     /// Mail server for password-reset links: `smtp://host[:port]` (STARTTLS when offered) or
     /// `smtps://host[:port]`; empty: no mail (links only from `fleetbox user reset-link`).
     pub smtp_url: String,
@@ -114,6 +122,11 @@ impl Default for Config {
             user_token_max_ttl_secs: 30 * 24 * 3600,
             personal_tokens_max: 10,
             password_reset_ttl_secs: 3600,
+            password_min_length: crate::crypto::password::MIN_LENGTH as u64,
+            password_min_lower: 0,
+            password_min_upper: 0,
+            password_min_numeric: 0,
+            password_min_symbol: 0,
             smtp_url: String::new(),
             smtp_from: String::new(),
             smtp_username: String::new(),
@@ -291,6 +304,18 @@ impl Config {
         Ok(())
     }
 
+    /// The password policy these settings describe.
+    pub fn password_policy(&self) -> crate::crypto::password::Policy {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        crate::crypto::password::Policy {
+            min: n(self.password_min_length),
+            lower: n(self.password_min_lower),
+            upper: n(self.password_min_upper),
+            numeric: n(self.password_min_numeric),
+            symbol: n(self.password_min_symbol),
+        }
+    }
+
     /// Login protection, token lifetimes, password reset and mail.
     fn validate_credentials(&self) -> Result<(), String> {
         for (key, v, min) in [
@@ -303,6 +328,21 @@ impl Config {
                     "configuration key `{key}`: must be at least {min} seconds"
                 ));
             }
+        }
+        let max = crate::crypto::password::MAX_LENGTH as u64;
+        for (key, v) in [
+            ("password_min_length", self.password_min_length),
+            ("password_min_lower", self.password_min_lower),
+            ("password_min_upper", self.password_min_upper),
+            ("password_min_numeric", self.password_min_numeric),
+            ("password_min_symbol", self.password_min_symbol),
+        ] {
+            if v > max {
+                return Err(format!("configuration key `{key}`: must be at most {max}"));
+            }
+        }
+        if self.password_min_length == 0 {
+            return Err("configuration key `password_min_length`: must be at least 1".into());
         }
         if self.login_lockout_secs > 24 * 3600 {
             return Err("configuration key `login_lockout_secs`: must be at most 86400".into());

@@ -30,6 +30,13 @@ pub fn prepare_data_dir(dir: &Path) -> Result<()> {
 }
 
 /// Opens the database of a data dir and makes sure the default tenant exists.
+/// The key API-key secrets are hashed with (made on first use, like the other secrets).
+pub fn api_key_hash(config: &Config) -> Result<Arc<crate::crypto::vault::Vault>> {
+    Ok(Arc::new(crate::crypto::vault::Vault::load_or_create(
+        &config.data_dir.join("secrets").join("api-key.key"),
+    )?))
+}
+
 pub async fn open_store(config: &Config) -> Result<(Db, String)> {
     prepare_data_dir(&config.data_dir)?;
     let db = Db::open(&config.database_path())?;
@@ -54,12 +61,12 @@ async fn bootstrap_admin(db: &Db, tenant: &str, config: &Config) -> Result<()> {
     }
     let user = users::create(
         db,
-        users::NewUser {
-            tenant_id: tenant.to_string(),
-            email: config.admin_email.clone(),
-            password: config.admin_password.clone(),
-            roles: vec![roles::ADMIN.to_string()],
-        },
+        users::NewUser::local(
+            tenant,
+            &config.admin_email,
+            &config.admin_password,
+            vec![roles::ADMIN.to_string()],
+        ),
     )
     .await
     .map_err(|e| Error::internal(format!("creating the first administrator: {e}")))?;
@@ -70,12 +77,12 @@ async fn bootstrap_admin(db: &Db, tenant: &str, config: &Config) -> Result<()> {
             "create",
             "user",
             &user.id,
-            &user.email,
+            user.name(),
             "first start",
         ),
     )
     .await?;
-    tracing::info!(email = %user.email, "created the first administrator");
+    tracing::info!(email = %user.name(), "created the first administrator");
     Ok(())
 }
 
@@ -162,10 +169,15 @@ pub async fn serve(config: Config) -> Result<()> {
     let connect = Arc::new(crate::connect::Broker::new());
     let device_tokens = Arc::new(TokenCache::new());
     device_tokens.on_tokens_ended(connect.clone());
+    let credentials = crate::core::credentials::Verifier {
+        keys: keys.clone(),
+        api_key_hash: api_key_hash(&config)?,
+    };
     let state = AppState {
         config: Arc::new(config.clone()),
         db: db.clone(),
         keys,
+        credentials,
         default_tenant: Arc::new(tenant),
         device_tokens,
         artifacts: Arc::new(Store::new(

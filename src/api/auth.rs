@@ -9,7 +9,7 @@
 use super::context::RequestCtx;
 use super::route_table::resolve;
 use super::state::AppState;
-use crate::core::{tokens, Principal};
+use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -37,14 +37,33 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
     }
 }
 
+/// The `apiToken` query parameter (Cybus clients that cannot set headers put the token
+/// there). Request logs carry the path only, so it does not land in them.
+pub fn query_token(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "apiToken")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Who is calling, from the bearer credential or the `apiToken` query parameter: a session or
+/// personal token, or an API key (one lookup for all, `core::credentials`).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    query: Option<&str>,
     ctx: &RequestCtx,
 ) -> Result<Principal> {
-    let token = bearer(headers)?
-        .ok_or_else(|| Error::Unauthorized("missing Authorization header".into()))?;
-    let mut p = tokens::resolve(&state.db, &state.keys, token).await?;
+    let from_query;
+    let token = match bearer(headers)? {
+        Some(t) => t,
+        None => {
+            from_query = query_token(query)
+                .ok_or_else(|| Error::Unauthorized("missing Authorization header".into()))?;
+            from_query.as_str()
+        }
+    };
+    let mut p = state.credentials.resolve(&state.db, token).await?;
     p.address = ctx.address.to_string();
     p.request_id = ctx.id.to_string();
     Ok(p)
@@ -127,7 +146,7 @@ async fn permitted(state: &AppState, req: &Parts) -> Result<Principal> {
         .get::<RequestCtx>()
         .cloned()
         .unwrap_or_else(super::context::current);
-    let mut p = authenticate(state, &req.headers, &ctx).await?;
+    let mut p = authenticate(state, &req.headers, req.uri.query(), &ctx).await?;
     if p.tfa_setup_required {
         return Err(Error::Forbidden(
             "two-factor authentication must be set up first".into(),
@@ -157,7 +176,7 @@ pub async fn require_user(
     next: Next,
 ) -> Result<Response> {
     let ctx = ctx_of(&req);
-    let p = authenticate(&state, req.headers(), &ctx).await?;
+    let p = authenticate(&state, req.headers(), req.uri().query(), &ctx).await?;
     req.extensions_mut().insert(p);
     Ok(next.run(req).await)
 }
@@ -189,5 +208,15 @@ mod tests {
         assert!(bearer(&h).is_err());
         h.insert("authorization", "Bearer".parse().unwrap());
         assert!(bearer(&h).is_err());
+    }
+
+    #[test]
+    fn query_tokens() {
+        assert_eq!(
+            query_token(Some("a=1&apiToken=x%2By")).as_deref(),
+            Some("x+y")
+        );
+        assert_eq!(query_token(Some("apiToken=")), None);
+        assert_eq!(query_token(None), None);
     }
 }

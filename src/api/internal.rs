@@ -37,7 +37,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<RequestCtx>()
         .cloned()
         .unwrap_or_else(super::context::current);
-    let p = authenticate(&state, req.headers(), &ctx)
+    let p = authenticate(&state, req.headers(), None, &ctx)
         .await
         .map_err(|_| {
             Error::Forbidden(
@@ -45,16 +45,17 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     .into(),
             )
         })?;
-    // Internal endpoints take any tenant's id, so from the network only the server's operators
-    // (administrators of the default tenant) may call them; the one permission check decides,
-    // in the `internal` context that only unrestricted permissions cover.
+    // Internal endpoints take any tenant's id, so from the network only administrators who
+    // manage every tenant (those of the root, the core tenant rule) may call them; the one
+    // permission check decides they are administrators, in the `internal` context that only
+    // unrestricted permissions cover.
     let (parts, body) = req.into_parts();
     let (resource, op) = super::auth::route_resource(&state, &parts)?;
     super::auth::authorize(&p, "internal", &resource, op)?;
     let mut req = Request::from_parts(parts, body);
-    if p.tenant_id != *state.default_tenant {
+    if !crate::core::tenants::manages_every(&state.db, &p.tenant_id).await? {
         return Err(Error::Forbidden(
-            "internal API: only administrators of the default organisation".into(),
+            "internal API: only administrators of the root organisation".into(),
         ));
     }
     // For the audit trail of the change the handler makes (`Caller`).
@@ -85,7 +86,7 @@ impl FromRequestParts<AppState> for Caller {
         // sent anyway still names who acted. Anything else (no token, a device token) is the
         // system.
         if matches!(bearer(&parts.headers), Ok(Some(_))) {
-            if let Ok(p) = authenticate(state, &parts.headers, &ctx).await {
+            if let Ok(p) = authenticate(state, &parts.headers, None, &ctx).await {
                 return Ok(Caller::User(p));
             }
         }

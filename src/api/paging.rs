@@ -4,6 +4,7 @@
 //!   list envelope.
 //! - Cybus: `pageNumber` (from 1) / `rowsPerPage` (max 100).
 
+use crate::core::paging;
 use crate::error::{Error, Result};
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
@@ -47,6 +48,11 @@ impl MenderPage {
 
     pub fn offset(&self) -> u64 {
         (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    /// The core list query for this page (with the total, for `X-Total-Count`).
+    pub fn query(&self) -> paging::Query {
+        paging::Query::offset(self.offset(), self.per_page)
     }
 
     /// `Link` (first, prev, next; other query parameters kept) and `X-Total-Count`.
@@ -131,6 +137,21 @@ impl PelionPage {
         })
     }
 
+    /// The core list query: a cursor page (the `after` id in either UUID form).
+    pub fn query(&self) -> paging::Query {
+        paging::Query {
+            page: paging::Page::After {
+                after: self
+                    .after
+                    .as_deref()
+                    .map(|a| crate::core::normalize_id(a).unwrap_or_else(|| a.to_string())),
+                limit: self.limit,
+                descending: self.order == Order::Desc,
+            },
+            with_total: true,
+        }
+    }
+
     /// The list envelope. `data` holds at most `limit` items; `has_more` says whether the
     /// query found more.
     pub fn envelope(&self, data: Vec<Value>, has_more: bool, total: u64) -> Value {
@@ -175,6 +196,10 @@ impl CybusPage {
 
     pub fn offset(&self) -> u64 {
         (self.page_number - 1).saturating_mul(self.rows_per_page)
+    }
+
+    pub fn query(&self) -> paging::Query {
+        paging::Query::offset(self.offset(), self.rows_per_page)
     }
 
     pub fn envelope(&self, data: Vec<Value>, total: u64) -> Value {

@@ -16,6 +16,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub keys: TokenKeys,
+    /// The one credential lookup (tokens and API keys).
+    pub credentials: crate::core::credentials::Verifier,
     pub default_tenant: Arc<String>,
     pub device_tokens: Arc<TokenCache>,
     pub artifacts: Arc<Store>,
@@ -28,4 +30,17 @@ pub struct AppState {
     pub connect: Arc<crate::connect::Broker>,
     /// Every route with its guard and domain resource; filled in by `router`.
     pub routes: Arc<RouteTable>,
+}
+
+impl AppState {
+    /// What the core sign-in flow needs.
+    pub fn login_deps(&self) -> crate::core::login::Deps<'_> {
+        crate::core::login::Deps {
+            db: &self.db,
+            keys: &self.keys,
+            throttle: &self.throttle,
+            tfa: &self.tfa,
+            default_tenant: &self.default_tenant,
+        }
+    }
 }

@@ -1,12 +1,16 @@
 //! The domain. Knows nothing of HTTP or of which API dialect asked; every function takes the
 //! database and plain values and returns `crate::error::Result`.
 
+pub mod api_keys;
 pub mod artifacts;
 pub mod audit;
+pub mod credentials;
 pub mod deployments;
 pub mod devices;
 pub mod inventory;
+pub mod login;
 pub mod login_throttle;
+pub mod paging;
 pub mod password_reset;
 pub mod permission_sets;
 pub mod permissions;

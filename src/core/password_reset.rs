@@ -108,7 +108,7 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
         .read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT u.id, u.tenant_id, u.email FROM password_resets r
+                    "SELECT u.id, u.tenant_id, COALESCE(u.email, u.username) FROM password_resets r
                      JOIN users u ON u.id = r.user_id
                      WHERE r.secret_hash = ?1 AND r.used_ts IS NULL AND r.expires_ts > ?2
                        AND u.status = 'active'",
@@ -125,7 +125,7 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
         })
         .await?
         .ok_or_else(bad_secret)?;
-    password::check_policy("password", new_password, &account.email)?;
+    password::policy().check("password", new_password, &[Some(&account.email)])?;
     let pw_hash = password::hash_in_pool(new_password.to_string()).await?;
     let u = account.user_id.clone();
     db.write(move |conn| {

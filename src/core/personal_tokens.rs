@@ -34,20 +34,26 @@ pub struct Created {
 }
 
 fn check_name(name: &str) -> Result<String> {
+    check_label("name", name, MAX_NAME_LEN)
+}
+
+/// A display name of a credential (a token's or an API key's): trimmed, not empty, at most
+/// `max` characters, no control characters.
+pub(crate) fn check_label(field: &str, name: &str, max: usize) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(Error::invalid("name", "name is required"));
+        return Err(Error::invalid(field, format!("{field} is required")));
     }
-    if name.chars().count() > MAX_NAME_LEN {
+    if name.chars().count() > max {
         return Err(Error::invalid(
-            "name",
-            format!("name is too long: at most {MAX_NAME_LEN} characters"),
+            field,
+            format!("{field} is too long: at most {max} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "name",
-            "name must not contain control characters",
+            field,
+            format!("{field} must not contain control characters"),
         ));
     }
     Ok(name.to_string())

@@ -1,16 +1,41 @@
-//! Who is calling: an authenticated user (or later an API key / device), with the permissions
-//! of their roles and the request facts the audit trail needs.
+//! Who is calling: a user (signed in, or through a personal access token) or an API key, with
+//! the permissions of their roles and the request facts the audit trail needs.
 
 use super::permissions::{
     any_allows, device_scope, release_scope, DeviceScope, Permission, ReleaseScope,
 };
 
+/// The credential a request came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A login's session token.
+    Session,
+    /// A named long-lived token a user made (Mender's personal access token, Cybus's
+    /// long-lived token).
+    PersonalToken,
+    /// An API key: its own identity with its own roles, owned by a user.
+    ApiKey,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::PersonalToken => "personal_token",
+            Kind::ApiKey => "api_key",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant_id: String,
+    /// The user: the one signed in, or the owner of the API key ("" for a key nobody owns).
     pub user_id: String,
+    /// How the user is named: their email, or their username when they have none.
     pub email: String,
-    /// The token (`jti`) this request was made with.
+    pub kind: Kind,
+    /// The credential's id: the token's `jti`, or the API key's id.
     pub token_id: String,
     pub permissions: Vec<Permission>,
     /// Client address and request id, for the audit trail.

@@ -131,6 +131,48 @@ pub fn permissions_of_user(conn: &Connection, user_id: &str) -> Result<Vec<Permi
     Ok(out)
 }
 
+/// The permissions of an API key: those of its own roles.
+pub fn permissions_of_api_key(conn: &Connection, key_id: &str) -> Result<Vec<Permission>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.permissions FROM roles r JOIN api_key_roles kr ON kr.role_id = r.id
+         WHERE kr.api_key_id = ?1",
+    )?;
+    let mut out = Vec::new();
+    for row in stmt.query_map([key_id], |r| r.get::<_, String>(0))? {
+        let perms: Vec<Permission> = serde_json::from_str(&row?)
+            .map_err(|e| Error::internal(format!("role permissions: {e}")))?;
+        out.extend(perms);
+    }
+    Ok(out)
+}
+
+/// The ids of the roles with these names (or CLI aliases) in a tenant; an unknown name is an
+/// error naming it.
+pub async fn ids_by_names(db: &Db, tenant_id: &str, names: &[String]) -> Result<Vec<String>> {
+    let (tenant_id, names) = (tenant_id.to_string(), names.to_vec());
+    db.read(move |conn| {
+        names
+            .iter()
+            .map(|n| id_by_name(conn, &tenant_id, resolve_alias(n)))
+            .collect()
+    })
+    .await
+}
+
+/// The ids of a user's roles.
+pub async fn ids_of_user(db: &Db, user_id: &str) -> Result<Vec<String>> {
+    let user_id = user_id.to_string();
+    db.read(move |conn| {
+        let mut stmt = conn
+            .prepare_cached("SELECT role_id FROM user_roles WHERE user_id = ?1 ORDER BY role_id")?;
+        let ids = stmt
+            .query_map([&user_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    })
+    .await
+}
+
 pub fn names_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?1 ORDER BY r.name",

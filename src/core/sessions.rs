@@ -104,6 +104,16 @@ pub async fn revoke_all(
 /// Called on every authenticated request with the token's recorded last use: refreshes it in
 /// the background when it is older than the granularity, and otherwise does nothing.
 pub fn note_use(db: &Db, jti: &str, last_used_ts: Option<i64>) {
+    note_use_in(
+        db,
+        "UPDATE user_tokens SET last_used_ts = ?1 WHERE jti = ?2",
+        jti,
+        last_used_ts,
+    );
+}
+
+/// `note_use` for any credential table: `update` sets `last_used_ts = ?1` where the id is `?2`.
+pub(crate) fn note_use_in(db: &Db, update: &'static str, id: &str, last_used_ts: Option<i64>) {
     let now = now_ms();
     if last_used_ts.is_some_and(|t| now - t < LAST_USED_GRANULARITY_MS) {
         return;
@@ -112,19 +122,16 @@ pub fn note_use(db: &Db, jti: &str, last_used_ts: Option<i64>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let (db, jti) = (db.clone(), jti.to_string());
+    let (db, id) = (db.clone(), id.to_string());
     rt.spawn(async move {
         let r = db
             .write(move |conn| {
-                conn.execute(
-                    "UPDATE user_tokens SET last_used_ts = ?1 WHERE jti = ?2",
-                    params![now, jti],
-                )?;
+                conn.execute(update, params![now, id])?;
                 Ok(())
             })
             .await;
         if let Err(e) = r {
-            tracing::warn!("recording a token's last use: {e}");
+            tracing::warn!("recording a credential's last use: {e}");
         }
     });
 }

@@ -77,7 +77,8 @@ impl Row {
 
 fn row_in(conn: &Connection, tenant_id: &str, user_id: &str) -> Result<Row> {
     conn.query_row(
-        "SELECT email, totp_secret, totp_enabled FROM users WHERE id = ?1 AND tenant_id = ?2",
+        "SELECT COALESCE(email, username), totp_secret, totp_enabled FROM users
+         WHERE id = ?1 AND tenant_id = ?2",
         params![user_id, tenant_id],
         |r| {
             Ok(Row {

@@ -1,6 +1,6 @@
 //! User tokens: issued at login, recorded so that logout and revocation take effect at once.
 
-use super::principal::Principal;
+use super::principal::{Kind, Principal};
 use super::roles;
 use crate::crypto::token::{Claims, TokenKeys, ISSUER};
 use crate::db::{now_ms, Db};
@@ -69,10 +69,19 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
     }
     let db2 = db.clone();
     db.read(move |conn| {
-        type Row = (Option<i64>, String, String, String, bool, Option<i64>);
+        type Row = (
+            Option<i64>,
+            String,
+            String,
+            String,
+            bool,
+            Option<i64>,
+            String,
+        );
         let row: Option<Row> = conn
             .query_row(
-                "SELECT t.revoked_ts, u.email, u.status, n.status, u.totp_enabled, t.last_used_ts
+                "SELECT t.revoked_ts, COALESCE(u.email, u.username), u.status, n.status,
+                        u.totp_enabled, t.last_used_ts, t.kind
                  FROM user_tokens t
                  JOIN users u ON u.id = t.user_id
                  JOIN tenants n ON n.id = u.tenant_id
@@ -86,11 +95,13 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((revoked, email, status, tenant_status, totp_enabled, last_used)) = row else {
+        let Some((revoked, email, status, tenant_status, totp_enabled, last_used, kind)) = row
+        else {
             return Err(Error::Unauthorized("token revoked".into()));
         };
         if revoked.is_some() {
@@ -111,6 +122,11 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
             permissions: roles::permissions_of_user(conn, &claims.sub)?,
             user_id: claims.sub,
             email,
+            kind: if kind == "personal" {
+                Kind::PersonalToken
+            } else {
+                Kind::Session
+            },
             token_id: claims.jti,
             address: String::new(),
             request_id: String::new(),

@@ -5,7 +5,7 @@
 //! its own transaction together with the version bump.
 
 use crate::error::{Error, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -18,10 +18,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_identity_access.sql")),
     (7, include_str!("migrations/0007_connect_sessions.sql")),
     (8, include_str!("migrations/0008_role_rules.sql")),
+    (9, include_str!("migrations/0009_principals.sql")),
 ];
 
+/// A migration that rebuilds a table other tables reference starts with this line: it runs
+/// with foreign keys off (dropping the old table would otherwise cascade into its children)
+/// and every key is checked before it commits.
+const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
+
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -40,13 +46,37 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         return Ok(());
     }
     for (target, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .map_err(|e| Error::internal(format!("migration to version {target} failed: {e}")))?;
-        tx.pragma_update(None, "user_version", target)?;
-        tx.commit()?;
+        let keys_off = sql.starts_with(FOREIGN_KEYS_OFF);
+        if keys_off {
+            // Outside a transaction: SQLite ignores this pragma inside one.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+        }
+        let applied = apply(conn, *target, sql, keys_off);
+        if keys_off {
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+        }
+        applied?;
         tracing::info!(version = target, "database migrated");
     }
+    Ok(())
+}
+
+fn apply(conn: &mut Connection, target: i64, sql: &str, check_keys: bool) -> Result<()> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::internal(format!("migration to version {target} failed: {e}"))
+    };
+    let tx = conn.transaction()?;
+    tx.execute_batch(sql).map_err(|e| failed(&e))?;
+    if check_keys {
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(failed(&format!("a foreign key of table {table} is broken")));
+        }
+    }
+    tx.pragma_update(None, "user_version", target)?;
+    tx.commit()?;
     Ok(())
 }
 

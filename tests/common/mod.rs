@@ -257,6 +257,30 @@ impl Server {
         );
     }
 
+    /// Runs `fleetbox api-key ARGS...` on this server's data dir; its standard output.
+    pub fn api_key_cli(&self, args: &[&str]) -> String {
+        let dir = self.data_dir.to_str().unwrap();
+        let mut all = vec!["--data-dir", dir, "api-key"];
+        all.extend_from_slice(args);
+        let out = run_cli(&all, &[]);
+        assert!(
+            out.status.success(),
+            "api-key {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A new API key owned by the user with this email (with the owner's roles, or the
+    /// roles named); the whole key, as `api-key add` prints it once.
+    pub fn api_key(&self, email: &str, name: &str, roles: &[&str]) -> String {
+        let mut args = vec!["add", "--email", email, "--name", name];
+        for r in roles {
+            args.extend_from_slice(&["--role", r]);
+        }
+        self.api_key_cli(&args)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

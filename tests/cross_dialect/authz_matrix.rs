@@ -202,6 +202,15 @@ fn every_route_declares_a_domain_resource() {
     }
 }
 
+/// A role's name, saying whether the credential was an API key.
+fn credential_label(role: &str, token: &str) -> String {
+    if token.starts_with("ak_") {
+        format!("{role} (API key)")
+    } else {
+        role.to_string()
+    }
+}
+
 #[test]
 fn every_route_for_every_role() {
     let server = Server::start();
@@ -213,10 +222,12 @@ fn every_route_for_every_role() {
         "RBAC_ROLE_DEPLOYMENTS_MANAGER",
         "RBAC_ROLE_REMOTE_TERMINAL",
     ];
+    // Each built-in role as a login token and as an API key holding that role: the key must
+    // get exactly the answers the login gets.
     let tokens: Vec<(&str, String)> = roles
         .iter()
         .enumerate()
-        .map(|(i, role)| {
+        .flat_map(|(i, role)| {
             let email = format!("role{i}@example.com");
             let r = admin.send(
                 "POST",
@@ -224,7 +235,11 @@ fn every_route_for_every_role() {
                 Some(json!({"email": email, "password": "role-password-1", "roles": [role]})),
             );
             assert_eq!(r.status(), 201, "{:?}", r.text());
-            (*role, server.login_as(&email, "role-password-1"))
+            let key = server.api_key(&email, "matrix", &[role]);
+            [
+                (*role, server.login_as(&email, "role-password-1")),
+                (*role, key),
+            ]
         })
         .collect();
     let dev = crate::common::device::TestDevice::ed25519("aa:bb:cc:00:00:01");
@@ -254,6 +269,7 @@ fn every_route_for_every_role() {
                     checked += 1;
                     let status = call(&server, Some(token), method, &path);
                     let expect = allowed(role, method, pattern);
+                    let role = &credential_label(role, token);
                     let denied = status == 403;
                     if status == 401 || status >= 500 || denied == expect {
                         failures.push(format!(
@@ -277,6 +293,7 @@ fn every_route_for_every_role() {
                     checked += 1;
                     let s = call_from_network(&server, Some(token), method, &path);
                     let admin = *role == "RBAC_ROLE_PERMIT_ALL";
+                    let role = &credential_label(role, token);
                     // A verification endpoint answers 401 for the (empty) credentials it was
                     // asked about; 501 is the documented answer of the user-mirror routes.
                     let verdict = s == 401 && pattern.ends_with("/verify");
@@ -292,7 +309,11 @@ fn every_route_for_every_role() {
             }
             "device" => {
                 // A user's token is no device token.
-                for (who, token) in [("anonymous", None), ("a user", Some(tokens[0].1.as_str()))] {
+                for (who, token) in [
+                    ("anonymous", None),
+                    ("a user", Some(tokens[0].1.as_str())),
+                    ("an API key", Some(tokens[1].1.as_str())),
+                ] {
                     let s = call(&server, token, method, &path);
                     if (200..300).contains(&s) || s >= 500 {
                         failures.push(format!("{who} {label}: {s}"));

@@ -426,6 +426,81 @@ fn a_user_management_role_in_either_form_reaches_users_only() {
         );
         assert_eq!(r.status(), 204);
         assert_eq!(pat.get(USERS).status(), 401, "{role}: revoked at once");
+
+        // An API key owned by the holder (with the holder's roles) has exactly those rights
+        // too, as a bearer credential and as `?apiToken=`...
+        let email = format!("people{i}@example.com");
+        let key = server.api_key(&email, "sdk", &[]);
+        assert!(key.starts_with("ak_1") && key.len() == 111, "{key}");
+        let by_key = Api::new(&server, &key);
+        assert_eq!(by_key.get(USERS).status(), 200, "{role} key lists users");
+        for refused in [
+            "/api/management/v2/devauth/devices",
+            "/api/management/v1/deployments/deployments",
+        ] {
+            assert_eq!(
+                by_key.get(refused).status(),
+                403,
+                "{role} key GET {refused}"
+            );
+        }
+        let query = server
+            .client()
+            .get(server.url(&format!("{USERS}?apiToken={key}")))
+            .send()
+            .unwrap();
+        assert_eq!(query.status(), 200);
+        // ...the changes it makes are audited as the owner, through an API key...
+        let made = by_key.send(
+            "POST",
+            USERS,
+            Some(json!({"email": format!("bykey{i}@example.com"), "password": "made-password-1"})),
+        );
+        assert_eq!(made.status(), 201, "{:?}", made.text());
+        let logs = admin.get_json("/api/management/v1/auditlogs/logs?object_type=user");
+        let entry = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["object"]["user"]["email"] == format!("bykey{i}@example.com"))
+            .unwrap_or_else(|| panic!("no audit entry: {logs}"));
+        assert_eq!(entry["actor"]["email"], email.as_str(), "{entry}");
+        assert_eq!(entry["actor"]["credential"], "api_key", "{entry}");
+        let listed = server.api_key_cli(&["list", "--email", &email]);
+        let key_id = listed
+            .lines()
+            .find(|l| l.contains(" sdk "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("key not listed: {listed}"))
+            .to_string();
+        assert_eq!(entry["actor"]["api_key_id"], key_id.as_str(), "{entry}");
+        // The list shows the public part only.
+        assert!(
+            listed.contains(&key[..79]) && !listed.contains(&key[79..]),
+            "{listed}"
+        );
+        // ...a wrong secret, a deactivated key and a deleted key get 401 at once.
+        let forged = Api::new(&server, &format!("{}{}", &key[..79], "x".repeat(32)));
+        assert_eq!(forged.get(USERS).status(), 401);
+        server.api_key_cli(&["deactivate", &key_id, "--email", &email]);
+        assert_eq!(
+            by_key.get(USERS).status(),
+            401,
+            "{role}: deactivated at once"
+        );
+        server.api_key_cli(&["activate", &key_id, "--email", &email]);
+        assert_eq!(by_key.get(USERS).status(), 200);
+        let reset = server.api_key_cli(&["reset", &key_id, "--email", &email]);
+        assert_eq!(&reset[..79], &key[..79], "a reset keeps the public part");
+        assert_eq!(
+            by_key.get(USERS).status(),
+            401,
+            "{role}: old secret refused"
+        );
+        let by_new = Api::new(&server, &reset);
+        assert_eq!(by_new.get(USERS).status(), 200);
+        server.api_key_cli(&["delete", &key_id, "--email", &email]);
+        assert_eq!(by_new.get(USERS).status(), 401, "{role}: deleted at once");
     }
 
     // Narrowing the legacy rule to reading takes effect on the next request.

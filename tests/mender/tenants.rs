@@ -522,3 +522,112 @@ fn command_line_suspension_reaches_the_running_server_and_deletion_removes_every
         1
     );
 }
+
+#[test]
+fn an_aggregator_administrator_manages_its_sub_organizations_only() {
+    let s = Server::start();
+    let op = Api::new(&s, &s.login());
+    let dir = s.data_dir.to_str().unwrap();
+    // An aggregator account (a reseller, say), made on the command line under the root.
+    let out = run_cli(
+        &[
+            "--data-dir",
+            dir,
+            "tenant",
+            "add",
+            "--name",
+            "Reseller",
+            "--aggregator",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(
+        &[
+            "--data-dir",
+            dir,
+            "user",
+            "add",
+            "--email",
+            "boss@reseller.example",
+            "--password",
+            "reseller-secret-1",
+            "--tenant",
+            "Reseller",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reseller = Api::new(
+        &s,
+        &s.login_as("boss@reseller.example", "reseller-secret-1"),
+    );
+    let reseller_id = reseller.get_json(&format!("{V1}/user/tenant"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The root's operator makes an organisation beside it.
+    let (other, _) = organization(&op, "Elsewhere", "x@elsewhere.example", "elsewhere-pw-1");
+
+    // The reseller's administrator makes a sub-organisation, sees it and its own account,
+    // and nothing of the root's other organisations.
+    let (sub, _) = organization(&reseller, "Customer", "c@customer.example", "customer-pw-1");
+    let names: Vec<String> = reseller
+        .get_json(&format!("{V2}/tenants"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Customer"], "only its sub-organizations are listed");
+    assert_eq!(
+        reseller.get_json(&format!("{V2}/tenants/{sub}"))["name"],
+        "Customer"
+    );
+    assert_eq!(
+        reseller.get_json(&format!("{V2}/tenants/{reseller_id}"))["name"],
+        "Reseller"
+    );
+    assert_mender_error(reseller.get(&format!("{V2}/tenants/{other}")), 403);
+    assert_mender_error(
+        reseller.send(
+            "PUT",
+            &format!("{V2}/tenants/{other}/status"),
+            Some(json!({"status": "active"})),
+        ),
+        403,
+    );
+    // The customer (not an aggregator) may make no organisations of its own.
+    let customer = Api::new(&s, &s.login_as("c@customer.example", "customer-pw-1"));
+    let body =
+        json!({"organization": "Nested", "email": "n@nested.example", "password": "nested-pw-12"});
+    assert_mender_error(
+        customer.send("POST", &format!("{V2}/tenants"), Some(body)),
+        403,
+    );
+    // The root's operator manages every organisation, the reseller's customer too.
+    assert_eq!(
+        op.get_json(&format!("{V2}/tenants/{sub}"))["name"],
+        "Customer"
+    );
+    let all = op.get_json(&format!("{V2}/tenants"));
+    assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
+    // A tenant with sub-tenants cannot be deleted before them.
+    let out = run_cli(&["--data-dir", dir, "tenant", "suspend", "Reseller"], &[]);
+    assert!(out.status.success());
+    let out = run_cli(&["--data-dir", dir, "tenant", "delete", "Reseller"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sub-tenants"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -452,3 +452,134 @@ fn a_password_set_on_the_command_line_ends_sessions() {
     assert_eq!(me_status(&server, &token), 401);
     server.login_as("dora@example.com", "dora-password-2");
 }
+
+#[test]
+fn a_user_known_by_username_logs_in_by_it_and_names_stay_unique() {
+    let s = Server::start();
+    let admin = Api::new(&s, &s.login());
+    let dir = s.data_dir.to_str().unwrap();
+    let add = |args: &[&str]| {
+        let mut all = vec![
+            "--data-dir",
+            dir,
+            "user",
+            "add",
+            "--password",
+            "operator-pw-12",
+        ];
+        all.extend_from_slice(args);
+        crate::common::run_cli(&all, &[])
+    };
+    let out = add(&["--username", "plc-operator"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Logs in by username through Mender's login, and shows by that name.
+    let op = Api::new(&s, &s.login_as("plc-operator", "operator-pw-12"));
+    let me = op.get_json(&format!("{USERS}/me"));
+    assert_eq!(me["email"], "plc-operator", "{me}");
+    // A username or email another user has is refused, whatever the case.
+    for args in [
+        &["--username", "PLC-Operator"][..],
+        &["--email", &ADMIN_EMAIL.to_uppercase()][..],
+    ] {
+        let out = add(args);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("already exists"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A username may not look like an email (so a login names one kind of name).
+    let out = add(&["--username", "a@b.example"]);
+    assert!(!out.status.success());
+    // Both names on one user: either logs in.
+    let out = add(&["--username", "lab-tech", "--email", "tech@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.login_as("lab-tech", "operator-pw-12");
+    s.login_as("tech@example.com", "operator-pw-12");
+    // The administrator sees them in the users list.
+    let all = admin.get_json(USERS);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"plc-operator") && names.contains(&"tech@example.com"),
+        "{all}"
+    );
+}
+
+#[test]
+fn the_configured_password_policy_applies_to_every_password() {
+    let policy = [
+        ("FLEETBOX_PASSWORD_MIN_LENGTH", "10"),
+        ("FLEETBOX_PASSWORD_MIN_UPPER", "1"),
+        ("FLEETBOX_PASSWORD_MIN_SYMBOL", "2"),
+    ];
+    let mut b = Server::builder().no_admin();
+    for (k, v) in policy {
+        b = b.env(k, v);
+    }
+    let s = b.start();
+    // The command line follows the same configuration.
+    let dir = s.data_dir.to_str().unwrap();
+    let add = |pw: &str| {
+        crate::common::run_cli(
+            &[
+                "--data-dir",
+                dir,
+                "user",
+                "add",
+                "--email",
+                "root@example.com",
+                "--password",
+                pw,
+            ],
+            &policy,
+        )
+    };
+    let out = add("weak-password");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("upper-case"));
+    assert!(add("Strong-Password!").status.success());
+    let admin = Api::new(&s, &s.login_as("root@example.com", "Strong-Password!"));
+    for (pw, why) in [
+        ("Short!!1", "too short"),
+        ("nouppercase!!", "upper-case"),
+        ("Onesymbol!x", "symbols"),
+    ] {
+        let r = admin.send(
+            "POST",
+            USERS,
+            Some(json!({"email": "p@example.com", "password": pw})),
+        );
+        let e = assert_mender_error(r, 422);
+        let msg = e["error"].as_str().unwrap();
+        assert!(msg.contains("password") && msg.contains(why), "{pw}: {msg}");
+    }
+    // Unicode classes count: Ä is upper-case, « and » are punctuation.
+    let r = admin.send(
+        "POST",
+        USERS,
+        Some(json!({"email": "p@example.com", "password": "Äpfel«und»Birnen"})),
+    );
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    // A change of one's own password meets the same rules.
+    let p = Api::new(&s, &s.login_as("p@example.com", "Äpfel«und»Birnen"));
+    let r = p.send(
+        "PUT",
+        &format!("{USERS}/me"),
+        Some(json!({"password": "weakpassword", "current_password": "Äpfel«und»Birnen"})),
+    );
+    assert_mender_error(r, 422);
+}

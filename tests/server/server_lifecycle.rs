@@ -649,6 +649,23 @@ fn a_version_7_installation_upgrades_in_place() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, fleetbox::db::SCHEMA_VERSION);
+    // Version 9 rebuilt the users table without losing a row or a role membership, and put
+    // the second tenant under the default one, whose operator manages it.
+    let (users, memberships, roots): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM user_roles),
+                    (SELECT COUNT(*) FROM tenants WHERE parent_id IS NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((users, memberships, roots), (5, 5, 1));
+    let all = admin.get_json("/api/management/v2/tenantadm/tenants");
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(
+        acme.get("/api/management/v2/tenantadm/tenants").status(),
+        403
+    );
 }
 
 /// Every dialect answers an unknown route, and a wrong method, in its own error shape.

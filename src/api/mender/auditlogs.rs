@@ -111,6 +111,14 @@ pub(super) fn log_json(e: &Stored) -> Value {
     if let Some(email) = &e.actor_email {
         actor["email"] = json!(email);
     }
+    // Beyond Mender's shape: which credential a user acted with (an API key's id, not a
+    // token's, since a token id would help nobody but an attacker).
+    if let Some(kind) = &e.actor_kind {
+        actor["credential"] = json!(kind);
+        if kind == "api_key" {
+            actor["api_key_id"] = json!(e.actor_credential);
+        }
+    }
     if e.actor_type == "device" {
         // Mender gives a device's identity as a string.
         match e.detail.get("identity_data") {

@@ -161,6 +161,8 @@ fn entry_of(tenant_id: &str, log: NewLog) -> Result<(Entry, Option<i64>)> {
         actor_type,
         actor_id,
         actor_email: actor.email.filter(|s| !s.is_empty()),
+        actor_kind: None,
+        actor_credential: None,
         action,
         object_type,
         object_id: Some(object_id),

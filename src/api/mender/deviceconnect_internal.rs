@@ -49,7 +49,7 @@ struct NewDevice {
 /// The tenant, which must exist and be the caller's to touch.
 async fn tenant(state: &AppState, caller: &Caller, tid: &str) -> Result<String> {
     let t = tenants::get(&state.db, tid).await?;
-    may_touch(state, caller, &t.id)?;
+    may_touch(state, caller, &t.id).await?;
     Ok(t.id)
 }
 

@@ -134,12 +134,30 @@ pub fn tenant_json(t: &Tenant) -> Value {
 
 /// Operators are the default tenant's users; the permission middleware has already checked
 /// their role. An administrator of another organisation manages only that organisation.
-fn operator(state: &AppState, p: &Principal) -> Result<()> {
-    if p.tenant_id == *state.default_tenant {
+/// The caller's organisation may have sub-organisations (an aggregator, such as the default
+/// tenant); others get 403.
+async fn aggregator(state: &AppState, p: &Principal) -> Result<()> {
+    if tenants::may_have_sub_tenants(&state.db, &p.tenant_id).await? {
         Ok(())
     } else {
         Err(Error::Forbidden(
-            "only an operator (a user of the default tenant) may manage organizations".into(),
+            "only an administrator of an organization with sub-organizations may manage organizations"
+                .into(),
+        ))
+    }
+}
+
+/// The organisation `id` if the caller manages it: one of their organisation's
+/// sub-organisations (the core rule), or their own when it is an aggregator (whose
+/// administrators see it beside its sub-organisations, as the listing shows it).
+async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<Tenant> {
+    let t = tenants::get(&state.db, id).await?;
+    let own = t.id == p.tenant_id && t.aggregator;
+    if own || tenants::manages(&state.db, &p.tenant_id, &t.id).await? {
+        Ok(t)
+    } else {
+        Err(Error::Forbidden(
+            "the organization is not one of your organization's sub-organizations".into(),
         ))
     }
 }
@@ -181,29 +199,33 @@ fn required_string(fields: &HashMap<String, Value>, name: &str) -> Result<String
 
 /// Creates the organisation and its first user (an administrator), or nothing.
 async fn create(state: &AppState, p: &Principal, req: Request) -> Result<Tenant> {
-    operator(state, p)?;
+    aggregator(state, p).await?;
     let fields = signup_fields(req).await?;
     let organization =
         tenants::check_name("organization", &required_string(&fields, "organization")?)?;
     let email = required_string(&fields, "email")?.trim().to_string();
     users::check_email("email", &email)?;
     let password = required_string(&fields, "password")?;
-    password::check_policy("password", &password, &email)?;
+    password::policy().check("password", &password, &[Some(&email)])?;
     // Refuse a taken email before making the tenant, so a refusal leaves nothing behind.
-    if users::find_by_email(&state.db, &email).await?.is_some() {
+    if users::find_by_login(&state.db, &email).await?.is_some() {
         return Err(Error::Conflict(
             "user with the same email already exists".into(),
         ));
     }
-    let t = tenants::create(&state.db, &organization, None).await?;
+    let t = tenants::create(
+        &state.db,
+        tenants::NewTenant {
+            name: &organization,
+            max_devices: None,
+            parent_id: &p.tenant_id,
+            aggregator: false,
+        },
+    )
+    .await?;
     let first = users::create(
         &state.db,
-        users::NewUser {
-            tenant_id: t.id.clone(),
-            email,
-            password,
-            roles: vec![roles::ADMIN.to_string()],
-        },
+        users::NewUser::local(&t.id, &email, &password, vec![roles::ADMIN.to_string()]),
     )
     .await;
     let user = match first {
@@ -226,7 +248,7 @@ async fn create(state: &AppState, p: &Principal, req: Request) -> Result<Tenant>
             tenant_id: t.id.clone(),
             ..Entry::by(p, "create", "user", &user.id)
         }
-        .detail(json!({ "email": user.email })),
+        .detail(json!({ "email": user.name() })),
     )
     .await?;
     Ok(t)
@@ -263,8 +285,15 @@ async fn list(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    operator(&state, &p)?;
-    list_page(&state, &format!("{V2}/tenants"), q).await
+    aggregator(&state, &p).await?;
+    // The root's administrators see every organisation, their own included; others their
+    // organisation's sub-organisations.
+    let within = if tenants::manages_every(&state.db, &p.tenant_id).await? {
+        None
+    } else {
+        Some(p.tenant_id.clone())
+    };
+    list_page(&state, &format!("{V2}/tenants"), q, within).await
 }
 
 /// A page of `tenants::search` with `username` and `q` from the query.
@@ -272,12 +301,14 @@ pub async fn list_page(
     state: &AppState,
     path: &str,
     q: HashMap<String, String>,
+    within: Option<String>,
 ) -> Result<Response> {
     let page = MenderPage::from_query(&q)?;
     let non_empty = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
     let search = tenants::Search {
         username: non_empty("username"),
         q: non_empty("q"),
+        within,
     };
     let (list, total) = tenants::search(&state.db, search, page.offset(), page.per_page).await?;
     let body: Vec<Value> = list.iter().map(tenant_json).collect();
@@ -289,10 +320,7 @@ async fn show(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    operator(&state, &p)?;
-    Ok(axum::Json(tenant_json(
-        &tenants::get(&state.db, &id).await?,
-    )))
+    Ok(axum::Json(tenant_json(&managed(&state, &p, &id).await?)))
 }
 
 /// M72: only a suspended tenant can be removed (405 otherwise, as Mender answers for an active
@@ -302,13 +330,13 @@ async fn remove(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    operator(&state, &p)?;
-    let entry = Entry::by(&p, "delete", "tenant", &super::devauth::id_param(&id));
+    let t = managed(&state, &p, &id).await?;
+    let entry = Entry::by(&p, "delete", "tenant", &t.id);
     match tenants::delete(
         &state.db,
         &state.device_tokens,
         &state.artifacts,
-        &id,
+        &t.id,
         entry,
     )
     .await
@@ -333,7 +361,7 @@ async fn activate(
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<StatusCode> {
-    operator(&state, &p)?;
+    let t = managed(&state, &p, &id).await?;
     match body.status.as_deref() {
         Some("active") => {}
         None => return Err(Error::invalid("status", "status is required")),
@@ -344,8 +372,15 @@ async fn activate(
             ))
         }
     }
-    let entry = Entry::by(&p, "activate", "tenant", &super::devauth::id_param(&id));
-    tenants::set_status(&state.db, &state.device_tokens, &id, Status::Active, entry).await?;
+    let entry = Entry::by(&p, "activate", "tenant", &t.id);
+    tenants::set_status(
+        &state.db,
+        &state.device_tokens,
+        &t.id,
+        Status::Active,
+        entry,
+    )
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -61,23 +61,33 @@ pub fn routes() -> Routes {
         .merge(not_available(BASE, USER_MIRROR, NO_USER_MIRROR))
 }
 
-/// Calls that reach every tenant: a local caller, or an operator (a user of the default
-/// tenant). An administrator of another organisation gets 403.
-pub(super) fn operator(state: &AppState, caller: &Caller) -> Result<()> {
+/// Calls that reach every tenant: a local caller, or an administrator of the root tenant
+/// (who manages every tenant, `tenants::manages_every`). Others get 403.
+pub(super) async fn operator(state: &AppState, caller: &Caller) -> Result<()> {
     match caller {
-        Caller::User(p) if p.tenant_id != *state.default_tenant => Err(Error::Forbidden(
-            "internal API: only an operator (a user of the default tenant) may act on other tenants"
-                .into(),
-        )),
+        Caller::User(p) if !tenants::manages_every(&state.db, &p.tenant_id).await? => {
+            Err(Error::Forbidden(
+                "internal API: only an administrator of the root organization may act on every tenant"
+                    .into(),
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-/// Calls about one tenant: as `operator`, or an administrator of that tenant.
-pub(super) fn may_touch(state: &AppState, caller: &Caller, tenant_id: &str) -> Result<()> {
+/// Calls about one tenant: a local caller, an administrator of that tenant, or one who
+/// manages it (the core rule: it is a sub-tenant of theirs).
+pub(super) async fn may_touch(state: &AppState, caller: &Caller, tenant_id: &str) -> Result<()> {
     match caller {
-        Caller::User(p) if p.tenant_id == tenant_id => Ok(()),
-        _ => operator(state, caller),
+        Caller::User(p)
+            if p.tenant_id != tenant_id
+                && !tenants::manages(&state.db, &p.tenant_id, tenant_id).await? =>
+        {
+            Err(Error::Forbidden(
+                "internal API: the tenant is not yours nor one of your sub-tenants".into(),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -107,8 +117,8 @@ async fn list(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::response::Response> {
-    operator(&state, &caller)?;
-    list_page(&state, &format!("{BASE}/tenants"), q).await
+    operator(&state, &caller).await?;
+    list_page(&state, &format!("{BASE}/tenants"), q, None).await
 }
 
 /// I36.
@@ -118,7 +128,7 @@ async fn show(
     Path(tid): Path<String>,
 ) -> Result<axum::Json<Value>> {
     let t = tenants::get(&state.db, &tid).await?;
-    may_touch(&state, &caller, &t.id)?;
+    may_touch(&state, &caller, &t.id).await?;
     Ok(axum::Json(tenant_json(&t)))
 }
 
@@ -131,7 +141,7 @@ async fn update(
     Path(tid): Path<String>,
     Json(body): Json<HashMap<String, Value>>,
 ) -> Result<StatusCode> {
-    operator(&state, &caller)?;
+    operator(&state, &caller).await?;
     let t = tenants::get(&state.db, &tid).await?;
     match body.get("name") {
         None | Some(Value::Null) => {}
@@ -151,7 +161,7 @@ async fn set_status(
     Path(tid): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<StatusCode> {
-    operator(&state, &caller)?;
+    operator(&state, &caller).await?;
     let status = Status::parse(
         "status",
         body.status

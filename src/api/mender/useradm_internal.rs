@@ -107,7 +107,7 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Result<Sta
                 "X-Original-Method is not an HTTP method",
             )
         })?;
-    let p = match authenticate(&state, &headers, &current()).await {
+    let p = match authenticate(&state, &headers, None, &current()).await {
         Ok(p) => p,
         Err(Error::Unauthorized(m)) if m == "token expired" => {
             return Err(Error::Forbidden(
@@ -137,7 +137,7 @@ async fn provision(
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| Error::invalid("tenant_id", "missing required parameter: tenant_id"))?;
     let t = tenants::get(&state.db, &tid).await?;
-    may_touch(&state, &caller, &t.id)?;
+    may_touch(&state, &caller, &t.id).await?;
     tenants::provision(&state.db, &t.id).await?;
     Ok(StatusCode::CREATED)
 }
@@ -154,7 +154,7 @@ async fn revoke_tokens(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::invalid("tenant_id", "missing required parameter: tenant_id"))?;
     let t = tenants::get(&state.db, tid).await?;
-    may_touch(&state, &caller, &t.id)?;
+    may_touch(&state, &caller, &t.id).await?;
     let user = q
         .get("user_id")
         .filter(|u| !u.is_empty())

@@ -25,6 +25,10 @@ pub struct Entry {
     pub actor_type: &'static str,
     pub actor_id: Option<String>,
     pub actor_email: Option<String>,
+    /// The credential a user's change came with (`session`, `personal_token`, `api_key`) and
+    /// its id; None for device and system entries.
+    pub actor_kind: Option<&'static str>,
+    pub actor_credential: Option<String>,
     pub action: String,
     pub object_type: String,
     pub object_id: Option<String>,
@@ -40,7 +44,9 @@ impl Entry {
             tenant_id: p.tenant_id.clone(),
             actor_type: "user",
             actor_id: Some(p.user_id.clone()),
-            actor_email: Some(p.email.clone()),
+            actor_email: Some(p.email.clone()).filter(|s| !s.is_empty()),
+            actor_kind: Some(p.kind.as_str()),
+            actor_credential: Some(p.token_id.clone()),
             action: action.into(),
             object_type: object_type.into(),
             object_id: Some(object_id.into()),
@@ -74,6 +80,8 @@ impl Entry {
             actor_type: "system",
             actor_id: None,
             actor_email: None,
+            actor_kind: None,
+            actor_credential: None,
             action: action.into(),
             object_type: object_type.into(),
             object_id: Some(object_id.into()),
@@ -106,8 +114,9 @@ pub async fn record_at(db: &Db, e: Entry, ts_ms: i64) -> Result<()> {
     db.write(move |conn| {
         conn.execute(
             "INSERT INTO audit_log (tenant_id, ts, actor_type, actor_id, actor_email, action,
-                                    object_type, object_id, detail, address, request_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                    object_type, object_id, detail, address, request_id,
+                                    actor_kind, actor_credential)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 e.tenant_id,
                 ts_ms,
@@ -119,7 +128,9 @@ pub async fn record_at(db: &Db, e: Entry, ts_ms: i64) -> Result<()> {
                 e.object_id,
                 e.detail.to_string(),
                 e.address,
-                e.request_id
+                e.request_id,
+                e.actor_kind,
+                e.actor_credential
             ],
         )?;
         Ok(())

@@ -40,10 +40,12 @@ pub struct Stored {
     pub detail: Value,
     pub address: Option<String>,
     pub request_id: Option<String>,
+    pub actor_kind: Option<String>,
+    pub actor_credential: Option<String>,
 }
 
 const COLUMNS: &str = "id, ts, actor_type, actor_id, actor_email, action, object_type, object_id,
-                       detail, address, request_id";
+                       detail, address, request_id, actor_kind, actor_credential";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Stored> {
     Ok(Stored {
@@ -58,6 +60,8 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Stored> {
         detail: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
         address: r.get(9)?,
         request_id: r.get(10)?,
+        actor_kind: r.get(11)?,
+        actor_credential: r.get(12)?,
     })
 }
 

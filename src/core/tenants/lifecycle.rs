@@ -139,6 +139,16 @@ pub async fn delete(
             if t.status != Status::Suspended.as_str() {
                 return Err(Error::Locked(NOT_SUSPENDED.into()));
             }
+            let subs: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM tenants WHERE parent_id = ?1",
+                [&tid],
+                |r| r.get(0),
+            )?;
+            if subs > 0 {
+                return Err(Error::Conflict(format!(
+                    "the tenant has {subs} sub-tenants; delete them first"
+                )));
+            }
             let mut stmt = conn.prepare("SELECT id FROM artifacts WHERE tenant_id = ?1")?;
             let ids = stmt
                 .query_map([&tid], |r| r.get::<_, String>(0))?

@@ -1,10 +1,14 @@
-//! Tenants (organisations). A default tenant exists from the first start; its users with write
-//! permission on `tenantadm/tenants` are the server's operators. Other tenants are created,
-//! suspended and deleted by an operator (`lifecycle`); their devices present the tenant token.
+//! Tenants (organisations). A default tenant exists from the first start; it is the root of a
+//! tree of tenants (Pelion's aggregator accounts and their sub-accounts). An administrator of
+//! a tenant manages its sub-tenants (`tree`): the default tenant's administrators are thus the
+//! server's operators. Tenants are created, suspended and deleted (`lifecycle`) by whoever
+//! manages them; their devices present the tenant token.
 
 mod lifecycle;
+mod tree;
 
 pub use lifecycle::{delete, revoke_user_tokens, set_status, Status};
+pub use tree::{manages, manages_every, may_have_sub_tenants};
 
 use crate::core::audit::{self, Entry};
 use crate::db::{now_ms, Db};
@@ -29,8 +33,9 @@ pub async fn ensure_default(db: &Db) -> Result<String> {
                 let id = super::new_id();
                 let now = now_ms();
                 conn.execute(
-                    "INSERT INTO tenants (id, name, status, is_default, created_ts, updated_ts)
-                     VALUES (?1, ?2, 'active', 1, ?3, ?3)",
+                    "INSERT INTO tenants (id, name, status, is_default, aggregator, created_ts,
+                                          updated_ts)
+                     VALUES (?1, ?2, 'active', 1, 1, ?3, ?3)",
                     params![id, DEFAULT_NAME, now],
                 )?;
                 tracing::info!(tenant = %id, "created the default tenant");
@@ -58,9 +63,14 @@ pub struct Tenant {
     pub tenant_token: Option<String>,
     pub max_devices: Option<i64>,
     pub is_default: bool,
+    /// The tenant this one is a sub-tenant of (None: the default tenant).
+    pub parent_id: Option<String>,
+    /// May have sub-tenants.
+    pub aggregator: bool,
 }
 
-const COLUMNS: &str = "id, name, status, tenant_token, max_devices, is_default";
+const COLUMNS: &str =
+    "id, name, status, tenant_token, max_devices, is_default, parent_id, aggregator";
 
 fn from_row(r: &Row) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -70,6 +80,8 @@ fn from_row(r: &Row) -> rusqlite::Result<Tenant> {
         tenant_token: r.get(3)?,
         max_devices: r.get(4)?,
         is_default: r.get(5)?,
+        parent_id: r.get(6)?,
+        aggregator: r.get(7)?,
     })
 }
 
@@ -120,19 +132,36 @@ fn name_taken(conn: &Connection, name: &str, except: &str) -> Result<()> {
     }
 }
 
-/// Creates an organisation with its built-in roles and a tenant token.
-pub async fn create(db: &Db, name: &str, max_devices: Option<i64>) -> Result<Tenant> {
-    let name = check_name("name", name)?;
+/// What a new organisation is.
+pub struct NewTenant<'a> {
+    pub name: &'a str,
+    pub max_devices: Option<i64>,
+    /// The tenant it is a sub-tenant of; it must be an aggregator.
+    pub parent_id: &'a str,
+    pub aggregator: bool,
+}
+
+/// Creates an organisation with its built-in roles and a tenant token, under its parent.
+pub async fn create(db: &Db, new: NewTenant<'_>) -> Result<Tenant> {
+    let name = check_name("name", new.name)?;
+    let (max_devices, parent, aggregator) =
+        (new.max_devices, new.parent_id.to_string(), new.aggregator);
     db.write(move |conn| {
         name_taken(conn, &name, "")?;
+        if !tree::may_have_sub_tenants_in(conn, &parent)? {
+            return Err(Error::Forbidden(
+                "this organization may not have sub-organizations".into(),
+            ));
+        }
         let id = super::new_id();
         let token = new_tenant_token();
         let now = now_ms();
         let max_devices = max_devices.filter(|m| *m > 0);
         conn.execute(
-            "INSERT INTO tenants (id, name, status, tenant_token, max_devices, created_ts, updated_ts)
-             VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?5)",
-            params![id, name, token, max_devices, now],
+            "INSERT INTO tenants (id, name, status, tenant_token, max_devices, parent_id,
+                                  aggregator, created_ts, updated_ts)
+             VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![id, name, token, max_devices, parent, aggregator, now],
         )?;
         super::roles::ensure_builtin(conn, &id)?;
         Ok(Tenant {
@@ -142,6 +171,8 @@ pub async fn create(db: &Db, name: &str, max_devices: Option<i64>) -> Result<Ten
             tenant_token: Some(token),
             max_devices,
             is_default: false,
+            parent_id: Some(parent),
+            aggregator,
         })
     })
     .await
@@ -159,6 +190,8 @@ pub struct Search {
     /// A tenant whose id equals it, or whose name or one of whose users' emails contains it
     /// (case-insensitive).
     pub q: Option<String>,
+    /// Only sub-tenants (at any depth) of this tenant.
+    pub within: Option<String>,
 }
 
 /// One page of tenants, oldest first, and how many match.
@@ -167,10 +200,14 @@ pub async fn search(db: &Db, s: Search, offset: u64, limit: u64) -> Result<(Vec<
         let filter = "(?1 IS NULL OR id IN (SELECT tenant_id FROM users WHERE email = ?1))
              AND (?2 IS NULL OR id = ?2 OR instr(lower(name), lower(?2)) > 0
                   OR EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = tenants.id
-                             AND instr(lower(u.email), lower(?2)) > 0))";
+                             AND instr(lower(COALESCE(u.email, u.username)), lower(?2)) > 0))
+             AND (?5 IS NULL OR id IN (WITH RECURSIVE sub(id) AS (
+                    SELECT id FROM tenants WHERE parent_id = ?5
+                    UNION SELECT t.id FROM tenants t JOIN sub ON t.parent_id = sub.id)
+                  SELECT id FROM sub))";
         let total: i64 = conn.query_row(
             &format!("SELECT COUNT(*) FROM tenants WHERE {filter}"),
-            params![s.username, s.q],
+            params![s.username, s.q, None::<i64>, None::<i64>, s.within],
             |r| r.get(0),
         )?;
         let mut stmt = conn.prepare(&format!(
@@ -183,7 +220,8 @@ pub async fn search(db: &Db, s: Search, offset: u64, limit: u64) -> Result<(Vec<
                     s.username,
                     s.q,
                     limit.min(i64::MAX as u64) as i64,
-                    offset.min(i64::MAX as u64) as i64
+                    offset.min(i64::MAX as u64) as i64,
+                    s.within
                 ],
                 from_row,
             )?

@@ -2,12 +2,13 @@
 //! update email/password/roles, delete — never leaving a tenant without an administrator.
 
 use super::{get_in, with_roles, User, COLUMNS};
+use crate::core::paging::{Listed, Query};
 use crate::core::roles;
 use crate::crypto::password;
 use crate::db::{now_ms, Db};
 use crate::error::{Error, Result};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 /// List filters (Mender's `id`, `email`, `created_*`, `updated_*`); times in Unix seconds,
 /// inclusive.
@@ -21,15 +22,9 @@ pub struct Filter {
     pub updated_before: Option<i64>,
 }
 
-/// One page of a tenant's users, oldest first, and the number matching.
-pub async fn list(
-    db: &Db,
-    tenant_id: &str,
-    f: Filter,
-    offset: u64,
-    limit: u64,
-) -> Result<(Vec<User>, u64)> {
-    let tenant_id = tenant_id.to_string();
+/// One page of a tenant's users in creation order, and the number matching if asked.
+pub async fn list(db: &Db, tenant_id: &str, f: Filter, page: &Query) -> Result<Listed<User>> {
+    let (tenant_id, page) = (tenant_id.to_string(), page.clone());
     db.read(move |conn| {
         let mut clauses = vec!["tenant_id = ?".to_string()];
         let mut args: Vec<SqlValue> = vec![tenant_id.into()];
@@ -60,24 +55,16 @@ pub async fn list(
             }
         }
         let cond = clauses.join(" AND ");
-        let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM users WHERE {cond}"),
-            params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
-        args.push(SqlValue::Integer(limit as i64));
-        args.push(SqlValue::Integer(offset as i64));
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM users WHERE {cond} ORDER BY created_ts, id LIMIT ? OFFSET ?"
-        ))?;
-        let users = stmt
-            .query_map(params_from_iter(args.iter()), super::from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let users = users
+        let listed = page.run(conn, "users", COLUMNS, &cond, args, super::from_row)?;
+        let users = listed
+            .items
             .into_iter()
             .map(|u| with_roles(conn, u))
             .collect::<Result<Vec<_>>>()?;
-        Ok((users, total as u64))
+        Ok(Listed {
+            items: users,
+            ..listed
+        })
     })
     .await
 }
@@ -114,8 +101,9 @@ pub async fn update(
     let new_hash = match &change.password {
         None => None,
         Some(pw) => {
-            let email = change.email.as_deref().unwrap_or(&target.email);
-            password::check_policy("password", pw, email)
+            let email = change.email.as_deref().or(target.email.as_deref());
+            password::policy()
+                .check("password", pw, &[email, target.username.as_deref()])
                 .map_err(|e| Error::Unprocessable(e.to_string()))?;
             if own {
                 let current = change.current_password.clone().ok_or_else(|| {
@@ -142,18 +130,7 @@ pub async fn update(
     db.write(move |conn| {
         let now = now_ms();
         if let Some(email) = &change.email {
-            let taken: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM users WHERE email = ?1 AND id != ?2",
-                    params![email, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if taken.is_some() {
-                return Err(Error::Conflict(
-                    "user with the same email already exists".into(),
-                ));
-            }
+            super::ensure_names_free(conn, Some(email), None, &id)?;
             conn.execute(
                 "UPDATE users SET email = ?1, updated_ts = ?2 WHERE id = ?3",
                 params![email, now, id],

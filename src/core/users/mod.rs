@@ -13,7 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 pub struct User {
     pub id: String,
     pub tenant_id: String,
-    pub email: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    /// `local` (fleetbox checks the password) or `ldap`.
+    pub identity_provider: String,
     pub status: String,
     pub created_ts: i64,
     pub updated_ts: i64,
@@ -25,6 +28,14 @@ pub struct User {
 }
 
 impl User {
+    /// How the user is shown and audited: the email, else the username.
+    pub fn name(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.username.as_deref())
+            .unwrap_or_default()
+    }
+
     /// `enabled`, `unverified` (enrolment started, no good code yet) or `disabled`.
     pub fn tfa_status(&self) -> &'static str {
         match (self.totp_enabled, self.totp_pending) {
@@ -37,7 +48,7 @@ impl User {
 
 pub(crate) const COLUMNS: &str =
     "id, tenant_id, email, status, created_ts, updated_ts, login_ts, totp_enabled,
-     totp_secret IS NOT NULL";
+     totp_secret IS NOT NULL, username, identity_provider";
 
 pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -50,6 +61,8 @@ pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
         login_ts: r.get(6)?,
         totp_enabled: r.get(7)?,
         totp_pending: r.get(8)?,
+        username: r.get(9)?,
+        identity_provider: r.get(10)?,
         roles: Vec::new(),
     })
 }
@@ -91,39 +104,132 @@ pub fn check_email(field: &str, email: &str) -> Result<()> {
     }
 }
 
+pub const MAX_USERNAME_LEN: usize = 128;
+
+/// A username: 3 to 128 characters, no spaces, control characters or `@` (so that a login
+/// name is either an email or a username, never both).
+pub fn check_username(field: &str, name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if !(3..=MAX_USERNAME_LEN).contains(&n) {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be 3 to {MAX_USERNAME_LEN} characters long"),
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must not contain spaces, control characters or @"),
+        ));
+    }
+    Ok(())
+}
+
+pub const IDENTITY_PROVIDERS: &[&str] = &["local", "ldap"];
+
 pub struct NewUser {
     pub tenant_id: String,
-    pub email: String,
-    pub password: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    /// Required for a `local` user; an `ldap` user has none.
+    pub password: Option<String>,
+    pub identity_provider: String,
     pub roles: Vec<String>,
 }
 
+impl NewUser {
+    /// A local user known by email (how Mender makes users).
+    pub fn local(tenant_id: &str, email: &str, password: &str, roles: Vec<String>) -> NewUser {
+        NewUser {
+            tenant_id: tenant_id.into(),
+            email: Some(email.into()),
+            username: None,
+            password: Some(password.into()),
+            identity_provider: "local".into(),
+            roles,
+        }
+    }
+}
+
+/// Refuses an email or username that is already some other user's email or username: a login
+/// by either must name one user, whichever dialect it came through.
+pub(crate) fn ensure_names_free(
+    conn: &Connection,
+    email: Option<&str>,
+    username: Option<&str>,
+    except_id: &str,
+) -> Result<()> {
+    for (field, value) in [("email", email), ("username", username)] {
+        let Some(value) = value else { continue };
+        let taken: Option<String> = conn
+            .query_row(
+                "SELECT id FROM users WHERE (email = ?1 OR username = ?1) AND id != ?2",
+                params![value, except_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if taken.is_some() {
+            return Err(Error::Conflict(format!(
+                "user with the same {field} already exists"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn create(db: &Db, new: NewUser) -> Result<User> {
-    check_email("email", &new.email)?;
-    password::check_policy("password", &new.password, &new.email)?;
-    let hash = password::hash_in_pool(new.password.clone()).await?;
+    if new.email.is_none() && new.username.is_none() {
+        return Err(Error::invalid("email", "email or username is required"));
+    }
+    if let Some(email) = &new.email {
+        check_email("email", email)?;
+    }
+    if let Some(name) = &new.username {
+        check_username("username", name)?;
+    }
+    if !IDENTITY_PROVIDERS.contains(&new.identity_provider.as_str()) {
+        return Err(Error::invalid(
+            "identity_provider",
+            format!(
+                "identity provider must be one of {}",
+                IDENTITY_PROVIDERS.join(", ")
+            ),
+        ));
+    }
+    let hash = match (&new.password, new.identity_provider.as_str()) {
+        (Some(pw), "local") => {
+            let names = [new.email.as_deref(), new.username.as_deref()];
+            password::policy().check("password", pw, &names)?;
+            Some(password::hash_in_pool(pw.clone()).await?)
+        }
+        (None, "local") => return Err(Error::invalid("password", "password is required")),
+        _ => None,
+    };
     db.write(move |conn| {
         let role_ids = new
             .roles
             .iter()
             .map(|r| roles::id_by_name(conn, &new.tenant_id, roles::resolve_alias(r)))
             .collect::<Result<Vec<_>>>()?;
-        let exists: Option<String> = conn
-            .query_row("SELECT id FROM users WHERE email = ?1", [&new.email], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_some() {
-            return Err(Error::Conflict(
-                "user with the same email already exists".into(),
-            ));
-        }
+        ensure_names_free(conn, new.email.as_deref(), new.username.as_deref(), "")?;
         let id = super::new_id();
         let now = now_ms();
         conn.execute(
-            "INSERT INTO users (id, tenant_id, email, password_hash, status, created_ts, updated_ts)
-             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
-            params![id, new.tenant_id, new.email, hash, now],
+            "INSERT INTO users (id, tenant_id, email, username, password_hash, identity_provider,
+                                status, created_ts, updated_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7)",
+            params![
+                id,
+                new.tenant_id,
+                new.email,
+                new.username,
+                hash,
+                new.identity_provider,
+                now
+            ],
         )?;
         for rid in role_ids {
             conn.execute(
@@ -160,13 +266,14 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<User> {
     .await
 }
 
-pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    let email = email.to_string();
+/// The user whose email or username this is (at most one: `ensure_names_free`).
+pub async fn find_by_login(db: &Db, login: &str) -> Result<Option<User>> {
+    let login = login.to_string();
     db.read(move |conn| {
         let u = conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-                [&email],
+                &format!("SELECT {COLUMNS} FROM users WHERE email = ?1 OR username = ?1"),
+                [&login],
                 from_row,
             )
             .optional()?;
@@ -194,22 +301,20 @@ pub async fn count(db: &Db) -> Result<i64> {
         .await
 }
 
-pub async fn set_password(db: &Db, email: &str, new_password: &str) -> Result<User> {
-    password::check_policy("password", new_password, email)?;
+/// Sets the password of the user with this email or username (the command line).
+pub async fn set_password(db: &Db, login: &str, new_password: &str) -> Result<User> {
+    let user = find_by_login(db, login)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user with email or username {login}")))?;
+    let names = [user.email.as_deref(), user.username.as_deref()];
+    password::policy().check("password", new_password, &names)?;
     let hash = password::hash_in_pool(new_password.to_string()).await?;
-    let email = email.to_string();
+    let id = user.id;
     db.write(move |conn| {
-        let n = conn.execute(
-            "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE email = ?3",
-            params![hash, now_ms(), email],
+        conn.execute(
+            "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE id = ?3",
+            params![hash, now_ms(), id],
         )?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("no user with email {email}")));
-        }
-        let id: String =
-            conn.query_row("SELECT id FROM users WHERE email = ?1", [&email], |r| {
-                r.get(0)
-            })?;
         // A password set by an operator ends every session of the account.
         conn.execute(
             "UPDATE user_tokens SET revoked_ts = ?1
@@ -221,15 +326,17 @@ pub async fn set_password(db: &Db, email: &str, new_password: &str) -> Result<Us
     .await
 }
 
-/// Checks an email/password pair. Takes the same time whether or not the user exists.
-pub async fn authenticate(db: &Db, email: &str, password_given: &str) -> Result<User> {
-    let email_owned = email.to_string();
+/// Checks a login (email or username) and password. Takes the same time whether or not the
+/// user exists. Only `local` users have a password here.
+pub async fn authenticate(db: &Db, login: &str, password_given: &str) -> Result<User> {
+    let login_owned = login.to_string();
     let found = db
         .read(move |conn| {
             let row: Option<(String, Option<String>, String)> = conn
                 .query_row(
-                    "SELECT id, password_hash, status FROM users WHERE email = ?1",
-                    [&email_owned],
+                    "SELECT id, password_hash, status FROM users
+                     WHERE (email = ?1 OR username = ?1) AND identity_provider = 'local'",
+                    [&login_owned],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;

@@ -46,7 +46,7 @@ struct NewUser {
 }
 
 fn audit_entry(tenant: &str, action: &str, u: &users::User) -> audit::Entry {
-    crate::core::audit::Entry::system_via(tenant, action, "user", &u.id, &u.email, "internal API")
+    crate::core::audit::Entry::system_via(tenant, action, "user", &u.id, u.name(), "internal API")
 }
 
 async fn create(
@@ -63,12 +63,7 @@ async fn create(
         .ok_or_else(|| Error::invalid("password", "password is required"))?;
     let user = users::create(
         &state.db,
-        users::NewUser {
-            tenant_id: tid.clone(),
-            email,
-            password,
-            roles: vec![roles::ADMIN.to_string()],
-        },
+        users::NewUser::local(&tid, &email, &password, vec![roles::ADMIN.to_string()]),
     )
     .await
     .map_err(|e| match e {
@@ -89,18 +84,12 @@ async fn list(
     let pairs = query_pairs(&raw);
     let q: HashMap<String, String> = pairs.iter().cloned().collect();
     let page = MenderPage::from_query(&q)?;
-    let (rows, total) = users::list(
-        &state.db,
-        &tid,
-        parse_filter(&pairs)?,
-        page.offset(),
-        page.per_page,
-    )
-    .await?;
+    let listed = users::list(&state.db, &tid, parse_filter(&pairs)?, &page.query()).await?;
+    let (rows, total) = (listed.items, listed.total.unwrap_or(0));
     let body = rows
         .iter()
         .map(|u| {
-            json!({"id": u.id, "email": u.email, "created_ts": rfc3339(u.created_ts),
+            json!({"id": u.id, "email": u.name(), "created_ts": rfc3339(u.created_ts),
                    "updated_ts": rfc3339(u.updated_ts)})
         })
         .collect();

@@ -1,7 +1,6 @@
 //! useradm two-factor authentication: enrolment (`users/me/2fa/enable` → `2faqr` →
 //! `2faverify`), disabling, backup codes; administrators enable/disable it for others.
 
-use super::login::record_failure;
 use super::BASE;
 use crate::api::extract::Json as Body;
 use crate::api::routes::Routes;
@@ -75,7 +74,7 @@ async fn audit_user(state: &AppState, p: &Principal, action: &str, user_id: &str
 async fn enable_for(state: &AppState, p: &Principal, user_id: &str) -> Result<Json<Value>> {
     let u = users::get(&state.db, &p.tenant_id, user_id).await?;
     let status = state.tfa.enable(&state.db, &p.tenant_id, &u.id).await?;
-    audit_user(state, p, "2fa_enable", &u.id, &u.email).await;
+    audit_user(state, p, "2fa_enable", &u.id, u.name()).await;
     Ok(status_json(status))
 }
 
@@ -83,7 +82,7 @@ async fn disable_for(state: &AppState, p: &Principal, user_id: &str) -> Result<J
     let u = users::get(&state.db, &p.tenant_id, user_id).await?;
     let before = state.tfa.disable(&state.db, &p.tenant_id, &u.id).await?;
     if before != crate::core::tfa::Status::Disabled {
-        audit_user(state, p, "2fa_disable", &u.id, &u.email).await;
+        audit_user(state, p, "2fa_disable", &u.id, u.name()).await;
     }
     Ok(status_json(crate::core::tfa::Status::Disabled))
 }
@@ -137,7 +136,13 @@ async fn throttled<T>(
     state.throttle.check(&p.email, &p.address)?;
     let r = check.await;
     if let Err(Error::Unauthorized(_)) = &r {
-        record_failure(state, &p.email, &p.address, &p.request_id).await;
+        crate::core::login::record_failure(
+            &state.login_deps(),
+            &p.email,
+            &p.address,
+            &p.request_id,
+        )
+        .await;
     }
     r
 }

@@ -41,7 +41,8 @@ pub fn management_routes() -> Routes {
 pub fn user_json(u: &users::User) -> Value {
     let mut v = json!({
         "id": u.id,
-        "email": u.email,
+        // Mender knows users by email; one made elsewhere with only a username shows that.
+        "email": u.name(),
         "created_ts": rfc3339(u.created_ts),
         "updated_ts": rfc3339(u.updated_ts),
         "roles": u.roles,
@@ -102,14 +103,8 @@ async fn list(
     let q: HashMap<String, String> = pairs.iter().cloned().collect();
     let page = MenderPage::from_query(&q)?;
     let filter = parse_filter(&pairs)?;
-    let (rows, total) = users::list(
-        &state.db,
-        &p.tenant_id,
-        filter,
-        page.offset(),
-        page.per_page,
-    )
-    .await?;
+    let listed = users::list(&state.db, &p.tenant_id, filter, &page.query()).await?;
+    let (rows, total) = (listed.items, listed.total.unwrap_or(0));
     let headers = page.headers(&format!("{BASE}/users"), &q, total);
     Ok((headers, Json(rows.iter().map(user_json).collect())))
 }
@@ -139,23 +134,19 @@ async fn create(
     let password = body
         .password
         .ok_or_else(|| Error::invalid("password", "password is required"))?;
-    crate::crypto::password::check_policy("password", &password, &email)
+    crate::crypto::password::policy()
+        .check("password", &password, &[Some(&email)])
         .map_err(|e| Error::Unprocessable(e.to_string()))?;
     let roles = body.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.to_string()]);
     let user = users::create(
         &state.db,
-        users::NewUser {
-            tenant_id: p.tenant_id.clone(),
-            email,
-            password,
-            roles,
-        },
+        users::NewUser::local(&p.tenant_id, &email, &password, roles),
     )
     .await?;
     audit::record(
         &state.db,
         Entry::by(&p, "create", "user", &user.id)
-            .detail(json!({"email": user.email, "roles": user.roles})),
+            .detail(json!({"email": user.name(), "roles": user.roles})),
     )
     .await?;
     crate::api::respond::created(&format!("{BASE}/users/{}", user.id))
@@ -244,7 +235,7 @@ async fn remove(
     let u = users::delete(&state.db, &p.tenant_id, &user_id(&id)).await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "delete", "user", &u.id).detail(json!({"email": u.email})),
+        Entry::by(&p, "delete", "user", &u.id).detail(json!({"email": u.name()})),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

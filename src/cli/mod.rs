@@ -1,7 +1,11 @@
-//! The command line: `serve` (the default), `cert`, `config`, `user ...`.
+//! The command line: `serve` (the default), `cert`, `config`, `user ...`, `api-key ...`,
+//! `tenant ...`, `artifact ...`, `routes`.
+
+mod api_keys;
+mod users;
 
 use crate::config::{Config, Overrides};
-use crate::core::{audit, roles, tenants, users};
+use crate::core::{audit, tenants};
 use crate::crypto::cert;
 use crate::server;
 use clap::{Args, Parser, Subcommand};
@@ -47,7 +51,10 @@ enum Command {
     Config,
     /// Manage users.
     #[command(subcommand)]
-    User(UserCommand),
+    User(users::UserCommand),
+    /// Manage API keys (credentials of their own for scripts and SDKs).
+    #[command(subcommand)]
+    ApiKey(api_keys::ApiKeyCommand),
     /// Manage tenants (organisations).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -83,6 +90,12 @@ enum TenantCommand {
         /// Most accepted devices (0: no limit).
         #[arg(long)]
         max_devices: Option<i64>,
+        /// The tenant (by name) this one is a sub-tenant of; the default tenant if omitted.
+        #[arg(long)]
+        parent: Option<String>,
+        /// The new tenant may have sub-tenants of its own (an aggregator account).
+        #[arg(long)]
+        aggregator: bool,
     },
     /// List tenants with their tokens.
     List,
@@ -114,38 +127,6 @@ struct ServeArgs {
     http: Option<String>,
 }
 
-#[derive(Subcommand)]
-enum UserCommand {
-    /// Create a user.
-    Add {
-        #[arg(long)]
-        email: String,
-        #[arg(long, env = "FLEETBOX_USER_PASSWORD", hide_env_values = true)]
-        password: String,
-        /// Role: admin, readonly, or a role name.
-        #[arg(long, default_value = "admin")]
-        role: String,
-        /// The tenant (by name) the user belongs to; the default tenant if omitted.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-    /// List users.
-    List,
-    /// Set a user's password.
-    Passwd {
-        #[arg(long)]
-        email: String,
-        #[arg(long, env = "FLEETBOX_USER_PASSWORD", hide_env_values = true)]
-        password: String,
-    },
-    /// Print a single-use password-reset link for a user (valid for password_reset_ttl_secs;
-    /// works while the server runs).
-    ResetLink {
-        /// The user's email.
-        email: String,
-    },
-}
-
 fn load_config(g: &Global, serve: Option<&ServeArgs>) -> Result<Config, String> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let cli = Overrides {
@@ -166,7 +147,11 @@ pub fn main() -> ExitCode {
         _ => None,
     };
     let config = match load_config(&cli.global, serve_args) {
-        Ok(c) => c,
+        Ok(c) => {
+            // One policy for every password this process sets, whichever API or command.
+            crate::crypto::password::set_policy(c.password_policy());
+            c
+        }
         Err(e) => {
             eprintln!("fleetbox: {e}");
             return ExitCode::from(2);
@@ -218,7 +203,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             println!("sha256 fingerprint: {fp}");
             Ok(())
         }
-        Command::User(cmd) => user_command(cmd, config).await,
+        Command::User(cmd) => users::run(cmd, config).await,
+        Command::ApiKey(cmd) => api_keys::run(cmd, config).await,
         Command::Tenant(cmd) => tenant_command(cmd, config).await,
         Command::Artifact(cmd) => artifact_command(cmd, config).await,
         Command::Routes => {
@@ -331,10 +317,25 @@ async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String
         .await
         .map_err(|e| e.to_string())?;
     let result = match cmd {
-        TenantCommand::Add { name, max_devices } => {
-            let t = tenants::create(&db, &name, max_devices)
-                .await
-                .map_err(|e| e.to_string())?;
+        TenantCommand::Add {
+            name,
+            max_devices,
+            parent,
+            aggregator,
+        } => {
+            let parent = match parent {
+                Some(p) => tenants::id_by_name(&db, &p)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                None => default_tenant.clone(),
+            };
+            let new = tenants::NewTenant {
+                name: &name,
+                max_devices,
+                parent_id: &parent,
+                aggregator,
+            };
+            let t = tenants::create(&db, new).await.map_err(|e| e.to_string())?;
             audit::record(
                 &db,
                 crate::core::audit::Entry::system_via(
@@ -449,133 +450,4 @@ async fn delete_tenant(
         )),
         Err(e) => Err(e.to_string()),
     }
-}
-
-async fn user_command(cmd: UserCommand, config: Config) -> Result<(), String> {
-    let (db, tenant) = server::open_store(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = match cmd {
-        UserCommand::Add {
-            email,
-            password,
-            role,
-            tenant: tenant_name,
-        } => {
-            let tenant = match tenant_name {
-                Some(n) => tenants::id_by_name(&db, &n)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                None => tenant,
-            };
-            let role = roles::resolve_alias(&role).to_string();
-            let u = users::create(
-                &db,
-                users::NewUser {
-                    tenant_id: tenant.clone(),
-                    email,
-                    password,
-                    roles: vec![role],
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            audit::record(
-                &db,
-                crate::core::audit::Entry::system_via(
-                    &tenant,
-                    "create",
-                    "user",
-                    &u.id,
-                    &u.email,
-                    "command line",
-                ),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            println!(
-                "created user {} ({}) with roles {}",
-                u.email,
-                u.id,
-                u.roles.join(", ")
-            );
-            Ok(())
-        }
-        UserCommand::List => {
-            let all = users::list_all(&db).await.map_err(|e| e.to_string())?;
-            println!("{:<36}  {:<32}  {:<8}  ROLES", "ID", "EMAIL", "STATUS");
-            for u in all {
-                println!(
-                    "{:<36}  {:<32}  {:<8}  {}",
-                    u.id,
-                    u.email,
-                    u.status,
-                    u.roles.join(",")
-                );
-            }
-            Ok(())
-        }
-        UserCommand::Passwd { email, password } => {
-            let u = users::set_password(&db, &email, &password)
-                .await
-                .map_err(|e| e.to_string())?;
-            audit::record(
-                &db,
-                crate::core::audit::Entry::system_via(
-                    &u.tenant_id,
-                    "update",
-                    "user",
-                    &u.id,
-                    &u.email,
-                    "command line",
-                ),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            println!("password changed for {}", u.email);
-            Ok(())
-        }
-        UserCommand::ResetLink { email } => reset_link(&db, &config, &email).await,
-    };
-    db.close();
-    result
-}
-
-/// `user reset-link`: a reset secret made like the API's, with a link based on `public_url`,
-/// else this machine's HTTPS (or HTTP) listener on localhost.
-async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<(), String> {
-    use crate::core::password_reset;
-    let issued = password_reset::start(db, email, config.password_reset_ttl_secs)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no active user with email {email}"))?;
-    let base = if !config.public_url.is_empty() {
-        config.public_url.clone()
-    } else if let Some(a) = config.listen_addr() {
-        format!("https://localhost:{}", a.port())
-    } else if let Some(a) = config.http_addr() {
-        format!("http://localhost:{}", a.port())
-    } else {
-        "https://localhost:8443".into()
-    };
-    let a = &issued.account;
-    audit::record(
-        db,
-        crate::core::audit::Entry::system_via(
-            &a.tenant_id,
-            "password_reset_request",
-            "user",
-            &a.user_id,
-            &a.email,
-            "command line",
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    println!("{}", password_reset::link(&base, &issued.secret));
-    eprintln!(
-        "single use, valid until {}",
-        crate::core::rfc3339(issued.expires_ts)
-    );
-    Ok(())
 }

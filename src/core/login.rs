@@ -1,0 +1,119 @@
+//! Signing in, the same for every dialect: throttle → password → second factor → token →
+//! audit. A dialect parses its own request (Mender's Basic header, Cybus's JSON body), calls
+//! `login` and renders the outcome.
+
+use super::audit::{self, Entry};
+use super::login_throttle::{Scope, Throttle};
+use super::tfa::Tfa;
+use super::tokens::{self, Issued};
+use super::users::{self, User};
+use crate::crypto::token::TokenKeys;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use serde_json::json;
+
+/// What signing in needs from the server.
+pub struct Deps<'a> {
+    pub db: &'a Db,
+    pub keys: &'a TokenKeys,
+    pub throttle: &'a Throttle,
+    pub tfa: &'a Tfa,
+    /// Where lockouts of unknown accounts are recorded.
+    pub default_tenant: &'a str,
+}
+
+pub struct Attempt<'a> {
+    /// A username or an email.
+    pub login: &'a str,
+    pub password: &'a str,
+    /// A TOTP code or an unused backup code, if the client sent one.
+    pub second_factor: Option<&'a str>,
+    pub ttl_secs: u64,
+    pub address: &'a str,
+    pub request_id: &'a str,
+}
+
+pub enum Outcome {
+    LoggedIn {
+        user: Box<User>,
+        token: Issued,
+    },
+    /// The password was right and the user has 2FA on, but no code came: nothing is counted
+    /// (clients first try without one to learn that it is needed) and no token is issued.
+    SecondFactorRequired,
+}
+
+pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
+    d.throttle.check(a.login, a.address)?;
+    let user = match users::authenticate(d.db, a.login, a.password).await {
+        Ok(u) => u,
+        Err(e @ Error::Unauthorized(_)) => {
+            record_failure(d, a.login, a.address, a.request_id).await;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if user.totp_enabled {
+        let code = a.second_factor.map(str::trim).unwrap_or_default();
+        if code.is_empty() {
+            return Ok(Outcome::SecondFactorRequired);
+        }
+        if !d
+            .tfa
+            .check_login(d.db, &user.tenant_id, &user.id, code)
+            .await?
+        {
+            record_failure(d, a.login, a.address, a.request_id).await;
+            return Err(Error::Unauthorized(
+                "two-factor authentication token is incorrect".into(),
+            ));
+        }
+    }
+    d.throttle.success(a.login);
+    let token = tokens::issue_session(d.db, d.keys, &user, a.ttl_secs, a.address).await?;
+    users::record_login(d.db, &user.id).await?;
+    let entry = Entry {
+        actor_type: "user",
+        actor_id: Some(user.id.clone()),
+        actor_email: Some(user.name().to_string()),
+        actor_kind: Some("session"),
+        ..Entry::system(&user.tenant_id, "login", "user", &user.id)
+    }
+    .request(a.address, a.request_id);
+    audit::record(d.db, entry).await?;
+    Ok(Outcome::LoggedIn {
+        user: Box::new(user),
+        token,
+    })
+}
+
+/// Counts a failed attempt (wrong password or second-factor code) against the account and the
+/// address, and records any lockout it causes. The login is written to the audit trail only
+/// when it names a real user: an unknown one may be a password typed into the wrong field.
+pub async fn record_failure(d: &Deps<'_>, login: &str, address: &str, request_id: &str) {
+    for lockout in d.throttle.failure(login, address) {
+        let user = users::find_by_login(d.db, login).await.ok().flatten();
+        let (scope, object_id, mut detail) = match (lockout.scope, &user) {
+            (Scope::Account, Some(u)) => {
+                ("account", Some(u.id.clone()), json!({"email": u.name()}))
+            }
+            (Scope::Account, None) => ("account", None, json!({})),
+            (Scope::Address, _) => ("address", None, json!({})),
+        };
+        detail["scope"] = json!(scope);
+        detail["seconds"] = json!(lockout.secs);
+        tracing::warn!(scope, address, seconds = lockout.secs, "login lockout");
+        let tenant = user
+            .as_ref()
+            .map_or(d.default_tenant, |u| u.tenant_id.as_str());
+        let entry = Entry {
+            object_id,
+            detail,
+            ..Entry::system(tenant, "lockout", "user", "")
+        }
+        .request(address, request_id);
+        if let Err(e) = audit::record(d.db, entry).await {
+            tracing::warn!("recording a lockout: {e}");
+        }
+    }
+}
