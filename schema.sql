@@ -262,7 +262,9 @@ CREATE TABLE deployments (
     phases               TEXT NOT NULL DEFAULT '[]', -- JSON: [{id, batch_size, start_ts}]
     device_count         INTEGER NOT NULL,
     created_ts           INTEGER NOT NULL,
-    finished_ts          INTEGER
+    finished_ts          INTEGER,
+    -- Install even on a device that reports this artifact already (Mender's force_installation).
+    force_installation   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX deployments_tenant_created ON deployments(tenant_id, created_ts);
 

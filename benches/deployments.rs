@@ -97,6 +97,7 @@ fn main() {
                 retries: 0,
                 max_devices: None,
                 phases: vec![],
+                force_installation: false,
             },
         ))
         .unwrap();

@@ -40,3 +40,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         parse_json(&bytes).map(Json)
     }
 }
+
+/// Query pairs in order, repeated keys kept (`?id=a&id=b`).
+pub fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
+    raw.as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}

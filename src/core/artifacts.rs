@@ -359,21 +359,23 @@ pub async fn set_description(db: &Db, p: &Principal, id: &str, description: Stri
         ));
     }
     let (t, i) = (p.tenant_id.clone(), id.to_string());
-    db.write(move |conn| {
-        let a = get_in(conn, &t, &i)?;
-        if used_in_deployment(conn, &t, &a.name, false)? {
-            return Err(Error::Unprocessable(
-                "the artifact was used in a deployment and cannot be edited".into(),
-            ));
-        }
-        conn.execute(
-            "UPDATE artifacts SET description = ?1, modified_ts = ?2 WHERE id = ?3",
-            params![description, now_ms(), i],
-        )?;
-        Ok(())
-    })
-    .await?;
-    audit::record(db, Entry::by(p, "update", "artifact", id)).await
+    let name = db
+        .write(move |conn| {
+            let a = get_in(conn, &t, &i)?;
+            if used_in_deployment(conn, &t, &a.name, false)? {
+                return Err(Error::Unprocessable(
+                    "the artifact was used in a deployment and cannot be edited".into(),
+                ));
+            }
+            conn.execute(
+                "UPDATE artifacts SET description = ?1, modified_ts = ?2 WHERE id = ?3",
+                params![description, now_ms(), i],
+            )?;
+            Ok(a.name)
+        })
+        .await?;
+    let entry = Entry::by(p, "update", "artifact", id).detail(json!({ "name": name }));
+    audit::record(db, entry).await
 }
 
 pub async fn delete(db: &Db, store: &Store, p: &Principal, id: &str) -> Result<()> {

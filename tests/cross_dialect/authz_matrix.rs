@@ -101,6 +101,7 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
                     "deployments/deployments",
                     "deployments/artifacts",
                     "deployments/releases",
+                    "deployments/software",
                     "deployments/limits",
                     "useradm/users",
                     "useradm/roles",
@@ -118,7 +119,7 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
                     "deployments/releases",
                     "deployments/deployments/releases",
                 ],
-            ) || (read && under(&res, &["deployments/limits"]))
+            ) || (read && under(&res, &["deployments/limits", "deployments/software"]))
         }
         // Deployments Manager: deployments, plus reading what a deployment is made of.
         // Releases are read, not changed: that is the Release Manager's.
@@ -126,8 +127,14 @@ fn allowed(role: &str, method: &str, path: &str) -> bool {
             (under(&res, &["deployments/deployments"])
                 && (read || !under(&res, &["deployments/deployments/releases"])))
                 || (read
-                    && (under(&res, &["deployments/artifacts", "deployments/releases"])
-                        || res == "inventory/groups"
+                    && (under(
+                        &res,
+                        &[
+                            "deployments/artifacts",
+                            "deployments/releases",
+                            "deployments/software",
+                        ],
+                    ) || res == "inventory/groups"
                         || res == "inventory/filters"))
         }
         // Troubleshooting: remote terminal, port forwarding, file transfer.

@@ -360,7 +360,7 @@ fn generate_and_command_line_import() {
 }
 
 /// A server with one artifact `app-2.0` for `rig-device` and `n` admitted devices.
-fn setup(n: usize) -> (Server, String, Vec<(TestDevice, String, String)>) {
+pub(crate) fn setup(n: usize) -> (Server, String, Vec<(TestDevice, String, String)>) {
     let s = Server::start();
     let token = s.login();
     let api = Api::new(&s, &token);
@@ -391,7 +391,7 @@ fn setup(n: usize) -> (Server, String, Vec<(TestDevice, String, String)>) {
     (s, token, devices)
 }
 
-fn next(
+pub(crate) fn next(
     s: &Server,
     device_token: &str,
     artifact_name: &str,
@@ -405,7 +405,7 @@ fn next(
         .unwrap()
 }
 
-fn report(s: &Server, device_token: &str, deployment: &str, status: &str) -> u16 {
+pub(crate) fn report(s: &Server, device_token: &str, deployment: &str, status: &str) -> u16 {
     s.client()
         .put(s.url(&format!(
             "/api/devices/v1/deployments/device/deployments/{deployment}/status"
@@ -418,7 +418,7 @@ fn report(s: &Server, device_token: &str, deployment: &str, status: &str) -> u16
         .as_u16()
 }
 
-fn deploy(api: &Api, body: Value) -> String {
+pub(crate) fn deploy(api: &Api, body: Value) -> String {
     let r = api.send("POST", DEP, Some(body.clone()));
     assert_eq!(r.status(), 201, "{body}: {:?}", r.text());
     location_id(&r)

@@ -16,6 +16,7 @@ mod deviceconnect;
 mod deviceconnect_files;
 mod deviceconnect_sessions;
 mod downloads;
+mod gui_api;
 mod inventory;
 mod login;
 mod password_reset;

@@ -134,6 +134,11 @@ pub(super) fn log_json(e: &Stored) -> Value {
                 object["user"] = json!({ "email": email });
             }
         }
+        "artifact" => {
+            if let Some(name) = str_of("name") {
+                object["artifact"] = json!({ "name": name });
+            }
+        }
         "deployment" => {
             if let Some(name) = str_of("name") {
                 object["deployment"] =

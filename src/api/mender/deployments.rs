@@ -10,7 +10,7 @@ use crate::api::state::AppState;
 use crate::core::deployments::{self, ListQuery, NewDeployment, NewPhase, Target};
 use crate::core::Principal;
 use crate::error::{Error, Result};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -30,7 +30,7 @@ pub fn routes() -> Routes {
         .route(
             "/api/management/v2/deployments/deployments",
             "deployments",
-            post(create_v2),
+            get(list_v2).post(create_v2),
         )
         .route(&format!("{BASE}/{{id}}"), "deployments/{id}", get(show))
         .route(
@@ -89,6 +89,8 @@ struct CreateBody {
     max_devices: Option<i64>,
     /// Accepted for compatibility; there are no update control maps here.
     update_control_map: Option<Value>,
+    /// Install even on devices that report the artifact already.
+    force_installation: Option<bool>,
 }
 
 fn parse_phases(phases: Option<Vec<PhaseBody>>) -> Result<Vec<NewPhase>> {
@@ -138,6 +140,7 @@ async fn create(
         retries: body.retries.unwrap_or(0),
         max_devices: body.max_devices,
         phases: parse_phases(body.phases)?,
+        force_installation: body.force_installation.unwrap_or(false),
     };
     let id = deployments::create(&state.db, &p, new).await?;
     crate::api::respond::created(&format!("{BASE}/{id}"))
@@ -223,10 +226,100 @@ async fn list(
         created_after: unix_param(&q, "created_after")?,
         offset: page.offset(),
         limit: page.per_page,
+        ..Default::default()
     };
+    listed(&state, &p, query, &page, BASE, &q).await
+}
+
+/// A page of deployments as Mender shows them in lists: each with its embedded statistics.
+async fn listed(
+    state: &AppState,
+    p: &Principal,
+    query: ListQuery,
+    page: &MenderPage,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> Result<Response> {
     let (list, total) = deployments::list(&state.db, &p.tenant_id, query).await?;
-    let body: Vec<Value> = list.iter().map(|d| d.to_json(&[])).collect();
-    Ok((page.headers(BASE, &q, total), axum::Json(body)).into_response())
+    let ids: Vec<String> = list.iter().map(|d| d.id.clone()).collect();
+    let mut stats = deployments::embedded_statistics(&state.db, &p.tenant_id, &ids).await?;
+    let body: Vec<Value> = list
+        .iter()
+        .map(|d| {
+            let mut v = d.to_json(&[]);
+            v["statistics"] = stats.remove(&d.id).unwrap_or(Value::Null);
+            v
+        })
+        .collect();
+    Ok((page.headers(path, q, total), axum::Json(body)).into_response())
+}
+
+/// GET v2: `id` and `name` (each repeatable), `status` (`pending`, `inprogress`, `finished`;
+/// `scheduled` too), `type` (`software`; `configuration` lists none: configuration is not
+/// deployed as deployments here), `created_before`/`created_after`, `sort` (`asc`/`desc` by
+/// creation), paging. `id_attribute`/`id_scope` (a device-name fallback lookup) are accepted
+/// and not used.
+async fn list_v2(
+    State(state): State<AppState>,
+    p: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let pairs = crate::api::extract::query_pairs(&raw);
+    let q: HashMap<String, String> = pairs.iter().cloned().collect();
+    let page = MenderPage::from_query(&q)?;
+    let all = |key: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let status = q.get("status").filter(|s| !s.is_empty()).cloned();
+    if let Some(s) = &status {
+        if !["scheduled", "pending", "inprogress", "finished"].contains(&s.as_str()) {
+            return Err(Error::invalid(
+                "status",
+                "status must be pending, inprogress or finished",
+            ));
+        }
+    }
+    let ascending = match q.get("sort").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(Error::invalid("sort", "sort must be asc or desc")),
+    };
+    let mut ids = all("id");
+    match q.get("type").map(String::as_str) {
+        None | Some("") | Some("software") => {}
+        // No configuration deployments exist: an id no deployment has selects none.
+        Some("configuration") => ids = vec![String::new()],
+        Some(_) => {
+            return Err(Error::invalid(
+                "type",
+                "type must be software or configuration",
+            ))
+        }
+    }
+    let query = ListQuery {
+        status,
+        ids,
+        names: all("name"),
+        ascending,
+        created_before: unix_param(&q, "created_before")?,
+        created_after: unix_param(&q, "created_after")?,
+        offset: page.offset(),
+        limit: page.per_page,
+        ..Default::default()
+    };
+    listed(
+        &state,
+        &p,
+        query,
+        &page,
+        "/api/management/v2/deployments/deployments",
+        &q,
+    )
+    .await
 }
 
 async fn show(
@@ -235,7 +328,12 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>> {
     let (d, artifacts) = deployments::get(&state.db, &p.tenant_id, &id).await?;
-    Ok(axum::Json(d.to_json(&artifacts)))
+    let mut v = d.to_json(&artifacts);
+    let mut stats =
+        deployments::embedded_statistics(&state.db, &p.tenant_id, std::slice::from_ref(&d.id))
+            .await?;
+    v["statistics"] = stats.remove(&d.id).unwrap_or(Value::Null);
+    Ok(axum::Json(v))
 }
 
 #[derive(Deserialize)]

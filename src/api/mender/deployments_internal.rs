@@ -100,6 +100,7 @@ async fn list(
         created_after: parse("created_after")?,
         offset: page.offset(),
         limit: page.per_page,
+        ..Default::default()
     };
     let (list, total) = deployments::list(&state.db, &tenant, query).await?;
     let body: Vec<Value> = list.iter().map(|d| d.to_json(&[])).collect();

@@ -45,6 +45,28 @@ pub fn routes() -> Routes {
             "device-filters/{id}/devices",
             get(run_filter),
         )
+        .route(&format!("{BASE}/statistics"), "devices", get(statistics))
+}
+
+/// Device counts by status, as Mender's GUI reads them for its dashboard and the deployment
+/// wizard: `devices_by_status.<status>.{standard, micro, system}`. Every device here is a
+/// `standard` one (there are no device tiers). Within the caller's device-group scope.
+async fn statistics(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
+    let mut by_status = serde_json::Map::new();
+    for status in ["accepted", "pending", "rejected", "preauthorized", "noauth"] {
+        let n = crate::core::devices::count(
+            &state.db,
+            &p.tenant_id,
+            Some(status.to_string()),
+            p.device_scope.groups().map(<[String]>::to_vec),
+        )
+        .await?;
+        by_status.insert(
+            status.into(),
+            json!({ "standard": n, "micro": 0, "system": 0 }),
+        );
+    }
+    Ok(axum::Json(json!({ "devices_by_status": by_status })))
 }
 
 async fn attributes(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Vec<Value>>> {

@@ -39,6 +39,111 @@ pub fn routes() -> Routes {
         )
         .route(&format!("{ALL}/tags"), "release-tags", get(all_tags))
         .route(&format!("{ALL}/types"), "release-types", get(all_types))
+        .route(SOFTWARE, "releases", get(software))
+        .route(
+            &format!("{SOFTWARE}/tags"),
+            "release-tags",
+            get(software_tags),
+        )
+}
+
+/// Mender's newer "software" listing: releases and manifests behind one shape. There are no
+/// manifests here, so every item is a release (`kind=manifest` lists none).
+const SOFTWARE: &str = "/api/management/v1alpha1/deployments/software";
+
+fn kind_filter(pairs: &[(String, String)]) -> Result<bool> {
+    match single(pairs, "kind")?.as_deref() {
+        None | Some("") | Some("release") => Ok(true),
+        Some("manifest") => Ok(false),
+        Some(_) => Err(Error::invalid("kind", "kind must be release or manifest")),
+    }
+}
+
+/// `name` (repeatable, exact) or `name_prefix`, `kind`, `tag` (repeatable, any), `update_type`,
+/// `sort` (`name`, `modified` or `tags`, `:asc`/`:desc`), paging; items `{name, kind,
+/// modified, compatible_types, tags, notes}` with `X-Total-Count`.
+async fn software(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<(HeaderMap, Json<Vec<Value>>)> {
+    let q: HashMap<String, String> = pairs.iter().cloned().collect();
+    let page = MenderPage::from_query(&q)?;
+    let names: Vec<&str> = values(&pairs, "name")
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    let prefix = single(&pairs, "name_prefix")?.filter(|n| !n.is_empty());
+    if !names.is_empty() && prefix.is_some() {
+        return Err(Error::invalid(
+            "name_prefix",
+            "name and name_prefix cannot be given together",
+        ));
+    }
+    let sort = single(&pairs, "sort")?;
+    if sort
+        .as_deref()
+        .is_some_and(|s| s.starts_with("artifacts_count"))
+    {
+        return Err(Error::invalid(
+            "sort",
+            "sort must be one of name, modified, tags, followed by :asc or :desc",
+        ));
+    }
+    let sort = releases::parse_sort(sort.as_deref())?;
+    let tags: Vec<String> = values(&pairs, "tag")
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let filter = Filter {
+        name: prefix,
+        tags: releases::normalize_tags("tag", &tags)?,
+        update_type: single(&pairs, "update_type")?.filter(|u| !u.is_empty()),
+    };
+    let mut list = if kind_filter(&pairs)? {
+        let all = releases::all(&state.db, &p.tenant_id, &p.release_scope).await?;
+        releases::select(all, &filter, sort)
+    } else {
+        Vec::new()
+    };
+    if !names.is_empty() {
+        list.retain(|r| names.contains(&r.name.as_str()));
+    }
+    let total = list.len() as u64;
+    let shown: Vec<Value> = list
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.per_page).unwrap_or(usize::MAX))
+        .map(|r| {
+            let types: std::collections::BTreeSet<&str> = r
+                .artifacts
+                .iter()
+                .flat_map(|a| a.device_types.iter().map(String::as_str))
+                .collect();
+            json!({
+                "name": r.name,
+                "kind": "release",
+                "modified": crate::core::rfc3339(r.modified_ts),
+                "compatible_types": types,
+                "tags": r.tags,
+                "notes": r.notes,
+            })
+        })
+        .collect();
+    Ok((page.headers(SOFTWARE, &q, total), Json(shown)))
+}
+
+async fn software_tags(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<String>>> {
+    if !kind_filter(&pairs)? {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(
+        releases::all_tags(&state.db, &p.tenant_id, &p.release_scope).await?,
+    ))
 }
 
 fn release_json(r: &Release) -> Value {

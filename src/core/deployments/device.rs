@@ -69,7 +69,7 @@ pub async fn next(
                 )?;
                 refresh_status(conn, &dep_id)
             };
-            if provides.get("artifact_name") == Some(&c.artifact_name) {
+            if !c.force && provides.get("artifact_name") == Some(&c.artifact_name) {
                 end("already-installed")?;
                 continue;
             }
@@ -173,6 +173,8 @@ struct Candidate {
     /// The device's phase and the deployment's phases (JSON).
     phase: i64,
     phases: String,
+    /// Install even when the device reports the artifact already.
+    force: bool,
 }
 
 impl Candidate {
@@ -189,7 +191,8 @@ fn candidates(
 ) -> Result<Vec<Candidate>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases {unfinished}
+            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, d.force_installation
+             {unfinished}
              ORDER BY d.created_ts, d.id",
             unfinished = &*UNFINISHED
         )
@@ -204,6 +207,7 @@ fn candidates(
                     artifact_name: r.get(1)?,
                     phase: r.get(2)?,
                     phases: r.get(3)?,
+                    force: r.get(4)?,
                 })
             },
         )?

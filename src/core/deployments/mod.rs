@@ -8,7 +8,8 @@ pub mod device;
 mod queries;
 
 pub use queries::{
-    device_history, device_log, devices, list, statistics, DeviceInDeployment, ListQuery,
+    device_history, device_log, devices, embedded_statistics, list, statistics, DeviceInDeployment,
+    ListQuery,
 };
 
 use crate::core::audit::{self, Entry};
@@ -69,6 +70,7 @@ pub struct Deployment {
     pub device_count: i64,
     pub created_ts: i64,
     pub finished_ts: Option<i64>,
+    pub force_installation: bool,
 }
 
 impl Deployment {
@@ -99,6 +101,9 @@ impl Deployment {
         if let Some(m) = self.max_devices {
             v["max_devices"] = json!(m);
         }
+        if self.force_installation {
+            v["force_installation"] = json!(true);
+        }
         if !self.phases.is_empty() {
             v["phases"] = json!(self
                 .phases
@@ -128,7 +133,7 @@ impl Deployment {
     }
 }
 
-const COLUMNS: &str = "id, name, artifact_name, status, aborted, retries, max_devices, target, phases, device_count, created_ts, finished_ts";
+const COLUMNS: &str = "id, name, artifact_name, status, aborted, retries, max_devices, target, phases, device_count, created_ts, finished_ts, force_installation";
 
 fn from_row(r: &Row) -> rusqlite::Result<Deployment> {
     Ok(Deployment {
@@ -144,6 +149,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Deployment> {
         device_count: r.get(9)?,
         created_ts: r.get(10)?,
         finished_ts: r.get(11)?,
+        force_installation: r.get(12)?,
     })
 }
 
@@ -168,6 +174,8 @@ pub struct NewDeployment {
     pub retries: i64,
     pub max_devices: Option<i64>,
     pub phases: Vec<NewPhase>,
+    /// Install even on devices that report the artifact already.
+    pub force_installation: bool,
 }
 
 /// Splits `n` devices over phases by percentage (rounded down; the last takes the rest).
@@ -280,7 +288,7 @@ pub async fn create(db: &Db, p: &Principal, new: NewDeployment) -> Result<String
         })
         .collect();
     let (i, name, artifact) = (id.clone(), new.name.clone(), new.artifact_name.clone());
-    let (retries, max) = (new.retries, new.max_devices);
+    let (retries, max, force) = (new.retries, new.max_devices, new.force_installation);
     db.write(move |conn| {
         let artifacts: i64 = conn.query_row(
             "SELECT COUNT(*) FROM artifacts WHERE tenant_id = ?1 AND name = ?2",
@@ -292,9 +300,9 @@ pub async fn create(db: &Db, p: &Principal, new: NewDeployment) -> Result<String
         }
         let now = now_ms();
         conn.execute(
-            "INSERT INTO deployments (id, tenant_id, name, artifact_name, status, retries, max_devices, target, phases, device_count, created_ts)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![i, tenant, name, artifact, retries, max, target.to_string(), json!(phases).to_string(), devices.len() as i64, now],
+            "INSERT INTO deployments (id, tenant_id, name, artifact_name, status, retries, max_devices, target, phases, device_count, created_ts, force_installation)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![i, tenant, name, artifact, retries, max, target.to_string(), json!(phases).to_string(), devices.len() as i64, now, force],
         )?;
         // Only devices of this tenant; unknown ids are refused.
         let mut known = conn.prepare_cached("SELECT COUNT(*) FROM devices WHERE tenant_id = ?1 AND id = ?2")?;

@@ -13,6 +13,11 @@ use serde_json::{json, Value};
 pub struct ListQuery {
     pub status: Option<String>,
     pub search: Option<String>,
+    /// Only these ids / exactly these names (either list empty: no such filter).
+    pub ids: Vec<String>,
+    pub names: Vec<String>,
+    /// Oldest first; the default is newest first.
+    pub ascending: bool,
     pub created_before: Option<i64>,
     pub created_after: Option<i64>,
     pub offset: u64,
@@ -43,6 +48,12 @@ pub async fn list(db: &Db, tenant: &str, q: ListQuery) -> Result<(Vec<Deployment
             w += " AND instr(lower(name), lower(?)) > 0";
             args.push(SqlValue::Text(s));
         }
+        for (column, values) in [("id", &q.ids), ("name", &q.names)] {
+            if !values.is_empty() {
+                w += &format!(" AND {column} IN ({})", vec!["?"; values.len()].join(", "));
+                args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
+            }
+        }
         if let Some(b) = q.created_before {
             w += " AND created_ts <= ?";
             args.push(SqlValue::Integer(b * 1000 + 999));
@@ -54,7 +65,7 @@ pub async fn list(db: &Db, tenant: &str, q: ListQuery) -> Result<(Vec<Deployment
         let total: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM deployments WHERE {w}"), params_from_iter(args.iter()), |r| r.get(0))?;
         args.push(SqlValue::Integer(q.limit as i64));
         args.push(SqlValue::Integer(q.offset as i64));
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM deployments WHERE {w} ORDER BY created_ts DESC, id LIMIT ? OFFSET ?"))?;
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM deployments WHERE {w} ORDER BY created_ts {}, id LIMIT ? OFFSET ?", if q.ascending { "ASC" } else { "DESC" }))?;
         let rows = stmt.query_map(params_from_iter(args), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((rows, total as u64))
     })
@@ -75,6 +86,45 @@ pub async fn statistics(db: &Db, tenant: &str, id: &str) -> Result<Value> {
             stats.insert(s, json!(n));
         }
         Ok(Value::Object(stats))
+    })
+    .await
+}
+
+/// Mender's `DeploymentStatistics` of each deployment (embedded in deployment objects):
+/// `status`, the devices per state (every state, zeros included), and `total_size`, the bytes
+/// of the artifacts assigned to its devices (counted once per device).
+pub async fn embedded_statistics(
+    db: &Db,
+    tenant: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Value>> {
+    let (t, ids) = (tenant.to_string(), ids.to_vec());
+    db.read(move |conn| {
+        let mut out = std::collections::HashMap::new();
+        let mut counts = conn.prepare_cached(
+            "SELECT status, COUNT(*) FROM deployment_devices
+             WHERE deployment_id = ?1 AND tenant_id = ?2 GROUP BY status",
+        )?;
+        let mut size = conn.prepare_cached(
+            "SELECT COALESCE(SUM(a.size), 0) FROM deployment_devices d
+             JOIN artifacts a ON a.id = d.artifact_id
+             WHERE d.deployment_id = ?1 AND d.tenant_id = ?2",
+        )?;
+        for id in ids {
+            let mut stats = serde_json::Map::new();
+            for k in STAT_KEYS {
+                stats.insert(k.to_string(), json!(0));
+            }
+            for row in counts.query_map(params![id, t], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })? {
+                let (s, n) = row?;
+                stats.insert(s, json!(n));
+            }
+            let total: i64 = size.query_row(params![id, t], |r| r.get(0))?;
+            out.insert(id, json!({ "status": stats, "total_size": total }));
+        }
+        Ok(out)
     })
     .await
 }

@@ -64,6 +64,9 @@ CREATE TABLE api_key_roles (
 ) WITHOUT ROWID;
 CREATE INDEX api_key_roles_role ON api_key_roles(role_id);
 
+-- A deployment may install even on devices that report its artifact already.
+ALTER TABLE deployments ADD COLUMN force_installation INTEGER NOT NULL DEFAULT 0;
+
 -- Which credential an audited change came with: `session`, `personal_token` or `api_key`,
 -- and that credential's id (token id or API-key id).
 ALTER TABLE audit_log ADD COLUMN actor_kind TEXT;

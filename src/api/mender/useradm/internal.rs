@@ -3,7 +3,8 @@
 //! administrator of the tenant: this is how an operator's tooling provisions an
 //! organisation's first account.
 
-use super::users::{parse_filter, query_pairs};
+use super::users::parse_filter;
+use crate::api::extract::query_pairs;
 use crate::api::extract::Json as Body;
 use crate::api::mender::devauth_internal::known_tenant;
 use crate::api::paging::MenderPage;

@@ -3,6 +3,7 @@
 
 use super::BASE;
 use crate::api::auth::authorize;
+use crate::api::extract::query_pairs;
 use crate::api::extract::Json as Body;
 use crate::api::paging::MenderPage;
 use crate::api::routes::get;
@@ -52,13 +53,6 @@ pub fn user_json(u: &users::User) -> Value {
         v["login_ts"] = json!(rfc3339(ts));
     }
     v
-}
-
-/// Query pairs in order, repeated keys kept (`?id=a&id=b`).
-pub(crate) fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
-    raw.as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
 }
 
 fn unix_seconds(pairs: &[(String, String)], key: &str) -> Result<Option<i64>> {
