@@ -180,6 +180,7 @@ CREATE TABLE devices (
     group_name      TEXT,                      -- static group (at most one)
     inventory_ts    INTEGER,                   -- last attribute update
     tags_etag       TEXT,                      -- changes whenever the tags change
+    check_in_ts     INTEGER,                   -- last device-API call (batched, core::devices::check_ins)
     UNIQUE (tenant_id, identity)
 );
 CREATE INDEX devices_tenant_status ON devices(tenant_id, status, created_ts);

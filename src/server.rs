@@ -173,7 +173,10 @@ pub async fn serve(config: Config) -> Result<()> {
         keys: keys.clone(),
         api_key_hash: api_key_hash(&config)?,
     };
+    let check_ins = Arc::new(crate::core::devices::check_ins::CheckIns::new());
+    check_ins.spawn_flusher(db.clone());
     let state = AppState {
+        check_ins: check_ins.clone(),
         config: Arc::new(config.clone()),
         db: db.clone(),
         keys,
@@ -271,6 +274,10 @@ pub async fn serve(config: Config) -> Result<()> {
             Ok(Err(e)) => error = Some(format!("{proto} listener: {e}")),
             Err(e) => error = Some(format!("{proto} listener: {e}")),
         }
+    }
+    // The last check-ins noted since the latest flush.
+    if let Err(e) = check_ins.flush(&db).await {
+        tracing::warn!("recording device check-ins: {e}");
     }
     db.close();
     match error {

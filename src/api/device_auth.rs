@@ -38,11 +38,12 @@ impl FromRequestParts<AppState> for Device {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let token = token_from(&parts.headers)
             .ok_or_else(|| Error::Unauthorized("missing device token".into()))?;
-        state
+        let identity = state
             .device_tokens
             .check(&state.db, &state.keys, token)
-            .await
-            .map(Device)
+            .await?;
+        state.check_ins.note(&identity.device_id);
+        Ok(Device(identity))
     }
 }
 

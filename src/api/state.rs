@@ -20,6 +20,8 @@ pub struct AppState {
     pub credentials: crate::core::credentials::Verifier,
     pub default_tenant: Arc<String>,
     pub device_tokens: Arc<TokenCache>,
+    /// Device check-ins noted in memory and written in batches.
+    pub check_ins: Arc<crate::core::devices::check_ins::CheckIns>,
     pub artifacts: Arc<Store>,
     pub links: LinkSigner,
     /// Two-factor authentication (sealed secrets, used TOTP steps).

@@ -99,6 +99,8 @@ pub struct Broker {
     /// next socket: mender-connect keeps a shell across reconnects and allows one per user, so
     /// without them the user could not open another until mender-connect restarts.
     orphans: Mutex<HashMap<Key, Vec<Vec<u8>>>>,
+    /// When each device's connection state last changed (ms; since this process started).
+    changed: Mutex<HashMap<Key, i64>>,
 }
 
 /// Devices with undelivered session ends kept at most (a device that never returns must not
@@ -159,6 +161,19 @@ impl Broker {
         Broker::default()
     }
 
+    fn mark_changed(&self, k: Key) {
+        self.changed.lock().unwrap().insert(k, crate::db::now_ms());
+    }
+
+    /// When the device last connected or disconnected, if it did since this process started.
+    pub fn state_changed_at(&self, tenant: &str, device: &str) -> Option<i64> {
+        self.changed
+            .lock()
+            .unwrap()
+            .get(&key(tenant, device))
+            .copied()
+    }
+
     pub fn is_connected(&self, tenant: &str, device: &str) -> bool {
         self.devices
             .lock()
@@ -184,6 +199,7 @@ impl Broker {
             sessions: HashMap::new(),
         };
         let new_tx = entry.tx.clone();
+        self.mark_changed(key(tenant, device));
         let old = self
             .devices
             .lock()
@@ -219,6 +235,7 @@ impl Broker {
         }
         let entry = devices.remove(&k).expect("checked above");
         drop(devices);
+        self.mark_changed(k.clone());
         let mut frames = Vec::new();
         for (sid, s) in &entry.sessions {
             farewell_to_user(sid, s, "device disconnected");
@@ -252,6 +269,9 @@ impl Broker {
                 .filter_map(|k| devices.remove(&k).map(|e| (k, e)))
                 .collect()
         };
+        for (k, _) in &gone {
+            self.mark_changed(k.clone());
+        }
         for ((_, device), entry) in &gone {
             tracing::info!(device, why, "closing the device's deviceconnect socket");
             // The socket still works: the device is told its sessions end before it closes.

@@ -239,3 +239,105 @@ fn device_statistics_software_and_audit_fields() {
     assert_eq!(of("user")["object"]["user"]["email"], "gui@example.com");
     assert_eq!(of("artifact")["object"]["artifact"]["name"], "app-2.0");
 }
+
+#[test]
+fn check_in_time_shows_who_is_online_and_ltne_finds_the_rest() {
+    let (s, token, devs) = setup(2);
+    let api = Api::new(&s, &token);
+    let (seen, unseen) = (&devs[0], &devs[1]);
+    // Admission is an auth request, not a call with a token: only the first device's poll
+    // counts as a check-in.
+    assert_eq!(next(&s, &seen.2, "rig-initial", "rig-device").status(), 204);
+    // Check-ins are written in batches: wait for the next one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let device = loop {
+        let d = api.get_json(&format!("/api/management/v2/devauth/devices/{}", seen.1));
+        if d["check_in_time"].is_string() || std::time::Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let when = device["check_in_time"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{device}"));
+    assert!(when.ends_with('Z') && when.starts_with("20"), "{when}");
+    let other = api.get_json(&format!("/api/management/v2/devauth/devices/{}", unseen.1));
+    assert!(other.get("check_in_time").is_none(), "{other}");
+    // The inventory's system scope carries it too.
+    let inv = api.get_json(&format!("/api/management/v1/inventory/devices/{}", seen.1));
+    let attr = inv["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["scope"] == "system" && a["name"] == "check_in_time")
+        .unwrap_or_else(|| panic!("{inv}"));
+    assert_eq!(attr["value"], when);
+    // Offline devices as the GUI counts them: checked in before a time, or never.
+    let search = |value: &str| -> Vec<String> {
+        let r = api.send(
+            "POST",
+            "/api/management/v2/inventory/filters/search",
+            Some(
+                json!({"filters": [{"scope": "system", "attribute": "check_in_time",
+                                     "type": "$ltne", "value": value}]}),
+            ),
+        );
+        assert_eq!(r.status(), 200, "{:?}", r.text());
+        let mut ids: Vec<String> = r
+            .json::<Vec<Value>>()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(search("2000-01-01T00:00:00Z"), vec![unseen.1.clone()]);
+    let mut both = vec![seen.1.clone(), unseen.1.clone()];
+    both.sort();
+    assert_eq!(search("2999-01-01T00:00:00Z"), both);
+    // deviceconnect's view of a device names when its state last changed.
+    let dc = api.get_json(&format!(
+        "/api/management/v1/deviceconnect/devices/{}",
+        seen.1
+    ));
+    assert_eq!(dc["status"], "disconnected");
+    assert!(dc["updated_ts"].is_string(), "{dc}");
+}
+
+#[test]
+fn users_are_verified_and_permission_sets_answer_on_v2() {
+    let s = crate::common::Server::start();
+    let api = Api::new(&s, &s.login());
+    let me = api.get_json("/api/management/v1/useradm/users/me");
+    assert_eq!(me["verified"], true, "{me}");
+    let start = |body: Value| {
+        s.client()
+            .post(s.url("/api/management/v1/useradm/auth/verify-email/start"))
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        start(json!({"email": crate::common::ADMIN_EMAIL})).status(),
+        202
+    );
+    assert_eq!(start(json!({"email": "nobody@example.com"})).status(), 202);
+    assert_mender_error(start(json!({"email": "not an address"})), 400);
+    assert_mender_error(start(json!({})), 400);
+    for version in ["v1", "v2"] {
+        let sets = api.get_json(&format!(
+            "/api/management/{version}/useradm/permission_sets"
+        ));
+        let read_devices = sets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "ReadDevices")
+            .unwrap_or_else(|| panic!("{sets}"));
+        assert!(
+            read_devices["supported_scope_types"].is_array(),
+            "{read_devices}"
+        );
+    }
+}

@@ -81,7 +81,7 @@ pub fn auth_set_json(s: &AuthSet) -> Value {
 }
 
 pub fn device_json(d: &Device) -> Value {
-    json!({
+    let mut v = json!({
         "id": d.id,
         "identity_data": d.identity,
         "status": d.status,
@@ -89,7 +89,11 @@ pub fn device_json(d: &Device) -> Value {
         "updated_ts": rfc3339(d.updated_ts),
         "auth_sets": d.auth_sets.iter().map(auth_set_json).collect::<Vec<_>>(),
         "decommissioning": false,
-    })
+    });
+    if let Some(t) = d.check_in_ts {
+        v["check_in_time"] = json!(rfc3339(t));
+    }
+    v
 }
 
 async fn auth_request(State(state): State<AppState>, req: Request) -> Result<Response> {

@@ -96,11 +96,17 @@ async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let id = id_param(&id);
-    devices::get(&state.db, &p.tenant_id, &id).await?;
+    let d = devices::get(&state.db, &p.tenant_id, &id).await?;
     let connected = state.connect.is_connected(&p.tenant_id, &id);
+    // The last change of the connection state; before any since start, the device's own.
+    let updated = state
+        .connect
+        .state_changed_at(&p.tenant_id, &id)
+        .unwrap_or(d.updated_ts);
     Ok(Json(json!({
         "device_id": id,
         "status": if connected { "connected" } else { "disconnected" },
+        "updated_ts": crate::core::rfc3339(updated),
     })))
 }
 

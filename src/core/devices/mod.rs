@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod check_ins;
 pub mod token_cache;
 
 use crate::db::{now_ms, Db};
@@ -37,6 +38,8 @@ pub struct Device {
     pub status: String,
     pub created_ts: i64,
     pub updated_ts: i64,
+    /// The last device-API call with a valid token (ms), as last flushed.
+    pub check_in_ts: Option<i64>,
     pub auth_sets: Vec<AuthSet>,
 }
 
@@ -257,7 +260,7 @@ pub(crate) fn load_devices(
     args: Vec<SqlValue>,
 ) -> Result<Vec<Device>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT id, tenant_id, identity, status, created_ts, updated_ts FROM devices WHERE {where_sql}"
+        "SELECT id, tenant_id, identity, status, created_ts, updated_ts, check_in_ts FROM devices WHERE {where_sql}"
     ))?;
     let mut devices = stmt
         .query_map(params_from_iter(args), |r| {
@@ -268,6 +271,7 @@ pub(crate) fn load_devices(
                 status: r.get(3)?,
                 created_ts: r.get(4)?,
                 updated_ts: r.get(5)?,
+                check_in_ts: r.get(6)?,
                 auth_sets: Vec::new(),
             })
         })?

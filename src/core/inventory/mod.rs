@@ -150,7 +150,8 @@ impl DeviceInventory {
 fn load(conn: &Connection, tenant_id: &str, ids: &[String]) -> Result<Vec<DeviceInventory>> {
     let mut out = Vec::with_capacity(ids.len());
     let mut dev = conn.prepare_cached(
-        "SELECT identity, status, group_name, created_ts, updated_ts, inventory_ts, tags_etag
+        "SELECT identity, status, group_name, created_ts, updated_ts, inventory_ts, tags_etag,
+                check_in_ts
          FROM devices WHERE tenant_id = ?1 AND id = ?2",
     )?;
     let mut attrs = conn.prepare_cached(
@@ -166,6 +167,7 @@ fn load(conn: &Connection, tenant_id: &str, ids: &[String]) -> Result<Vec<Device
             i64,
             Option<i64>,
             Option<String>,
+            Option<i64>,
         );
         let row: Option<Row> = dev
             .query_row(params![tenant_id, id], |r| {
@@ -177,10 +179,11 @@ fn load(conn: &Connection, tenant_id: &str, ids: &[String]) -> Result<Vec<Device
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             })
             .optional()?;
-        let Some((identity, status, group, created, updated, inv_ts, etag)) = row else {
+        let Some((identity, status, group, created, updated, inv_ts, etag, check_in)) = row else {
             continue;
         };
         let mut list = Vec::new();
@@ -226,6 +229,9 @@ fn load(conn: &Connection, tenant_id: &str, ids: &[String]) -> Result<Vec<Device
         ];
         if let Some(g) = group {
             system.push(("group", json!(g)));
+        }
+        if let Some(t) = check_in {
+            system.push(("check_in_time", json!(rfc3339(t))));
         }
         for (name, value) in system {
             list.push(Attribute {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub const SCOPES: &[&str] = &["identity", "inventory", "system", "tags"];
 pub const OPERATORS: &[&str] = &[
-    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex",
+    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$ltne", "$in", "$nin", "$exists", "$regex",
 ];
 pub const SYSTEM_ATTRIBUTES: &[&str] = &["group", "status", "created_ts", "updated_ts"];
 pub const MAX_NAME_LEN: usize = 1024;
@@ -95,7 +95,7 @@ impl Predicate {
                 &field,
                 format!("{field}: $regex expects a string"),
             )),
-            "$gt" | "$gte" | "$lt" | "$lte"
+            "$gt" | "$gte" | "$lt" | "$lte" | "$ltne"
                 if !(self.value.is_string() || self.value.is_number()) =>
             {
                 Err(Error::invalid(
@@ -145,6 +145,10 @@ fn attr_expr(scope: &str, name: &str, args: &mut Vec<SqlValue>) -> String {
         }
         ("system", "group") => "(CASE WHEN d.group_name IS NULL THEN NULL ELSE json_quote(d.group_name) END)".into(),
         ("system", "created_ts") => format!("json_quote(strftime({RFC3339_MS}, d.created_ts / 1000.0, 'unixepoch'))"),
+        ("system", "check_in_time") => format!(
+            "(CASE WHEN d.check_in_ts IS NULL THEN NULL
+                   ELSE json_quote(strftime({RFC3339_MS}, d.check_in_ts / 1000.0, 'unixepoch')) END)"
+        ),
         ("system", "updated_ts") => format!(
             "json_quote(strftime({RFC3339_MS}, COALESCE(d.inventory_ts, d.updated_ts) / 1000.0, 'unixepoch'))"
         ),
@@ -194,6 +198,14 @@ pub fn predicate_sql(p: &Predicate, args: &mut Vec<SqlValue>) -> String {
         "$gte" => over(typed(">=", &p.value, args)),
         "$lt" => over(typed("<", &p.value, args)),
         "$lte" => over(typed("<=", &p.value, args)),
+        // Less than, or no such attribute (how Mender's GUI counts devices not seen lately).
+        "$ltne" => {
+            let missing = attr_expr(&p.scope, &p.attribute, args);
+            format!(
+                "({missing} IS NULL OR {})",
+                over(typed("<", &p.value, args))
+            )
+        }
         "$in" | "$nin" => {
             let items = p.value.as_array().cloned().unwrap_or_default();
             let cond = if items.is_empty() {

@@ -64,6 +64,9 @@ CREATE TABLE api_key_roles (
 ) WITHOUT ROWID;
 CREATE INDEX api_key_roles_role ON api_key_roles(role_id);
 
+-- When a device last checked in (written in batches, core::devices::check_ins).
+ALTER TABLE devices ADD COLUMN check_in_ts INTEGER;
+
 -- A deployment may install even on devices that report its artifact already.
 ALTER TABLE deployments ADD COLUMN force_installation INTEGER NOT NULL DEFAULT 0;
 

@@ -23,13 +23,14 @@ use std::collections::HashMap;
 const V2: &str = "/api/management/v2/useradm";
 
 pub fn management_routes() -> Routes {
-    let mut r = Routes::new().route(
-        &format!("{BASE}/permission_sets"),
-        "permission-sets",
-        get(sets),
-    );
+    let mut r = Routes::new();
     for base in [BASE, V2] {
         r = r
+            .route(
+                &format!("{base}/permission_sets"),
+                "permission-sets",
+                get(sets),
+            )
             .route(&format!("{base}/roles"), "roles", get(list).post(create))
             .route(
                 &format!("{base}/roles/{{id}}"),
