@@ -290,6 +290,19 @@ CREATE TABLE deployment_devices (
 CREATE INDEX deployment_devices_device ON deployment_devices(device_id, status);
 CREATE INDEX deployment_devices_status ON deployment_devices(deployment_id, status);
 
+-- Device configuration (Mender's deviceconfig): what an administrator set for a device and
+-- what the device last reported, each a JSON object of string values.
+CREATE TABLE device_configs (
+    device_id     TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+    tenant_id     TEXT NOT NULL,
+    configured    TEXT NOT NULL DEFAULT '{}',
+    reported      TEXT NOT NULL DEFAULT '{}',
+    deployment_id TEXT,                        -- the latest configuration deployment
+    updated_ts    INTEGER,
+    reported_ts   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX device_configs_tenant ON device_configs(tenant_id);
+
 -- Mender v2 release facts per (tenant, release name); the release itself is the artifacts of
 -- that name, and this row goes with the last of them. tags: JSON array of lower-case strings.
 CREATE TABLE releases (

@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod credentials;
 pub mod deployments;
+pub mod device_config;
 pub mod devices;
 pub mod inventory;
 pub mod login;

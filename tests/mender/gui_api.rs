@@ -341,3 +341,78 @@ fn users_are_verified_and_permission_sets_answer_on_v2() {
         );
     }
 }
+
+#[test]
+fn device_configuration_is_set_fetched_and_reported() {
+    let (s, token, devs) = setup(1);
+    let api = Api::new(&s, &token);
+    let (id, dev_token) = (&devs[0].1, &devs[0].2);
+    let mgmt = format!("/api/management/v1/deviceconfig/configurations/device/{id}");
+    let device_api = |method: &str, body: Option<Value>| {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = s
+            .client()
+            .request(m, s.url("/api/devices/v1/deviceconfig/configuration"))
+            .bearer_auth(dev_token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().unwrap()
+    };
+    // Nobody configured it yet: empty objects.
+    let c = api.get_json(&mgmt);
+    assert_eq!(
+        (c["configured"].clone(), c["reported"].clone()),
+        (json!({}), json!({}))
+    );
+    let r = api.send(
+        "PUT",
+        &mgmt,
+        Some(json!({"timezone": "UTC", "ntp": "pool.ntp.org"})),
+    );
+    assert_eq!(r.status(), 204, "{:?}", r.text());
+    let c = api.get_json(&mgmt);
+    assert_eq!(c["configured"]["timezone"], "UTC", "{c}");
+    assert!(c["updated_ts"].is_string(), "{c}");
+    // The device fetches what it should run with, and reports what it runs with.
+    let r = device_api("GET", None);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["ntp"], "pool.ntp.org");
+    assert_eq!(
+        device_api("PUT", Some(json!({"timezone": "CET"}))).status(),
+        204
+    );
+    let c = api.get_json(&mgmt);
+    assert_eq!(c["reported"], json!({"timezone": "CET"}), "{c}");
+    assert!(c["reported_ts"].is_string(), "{c}");
+    // Bad input names the problem; an unknown device is 404; a user token is no device token.
+    for bad in [json!({"a": 1}), json!(["a"]), json!({"": "x"})] {
+        assert_mender_error(api.send("PUT", &mgmt, Some(bad)), 400);
+    }
+    assert_mender_error(device_api("PUT", Some(json!({"a": true}))), 400);
+    let unknown = "/api/management/v1/deviceconfig/configurations/device/00000000-0000-4000-8000-000000000000";
+    assert_mender_error(api.get(unknown), 404);
+    let r = s
+        .client()
+        .get(s.url("/api/devices/v1/deviceconfig/configuration"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Deploying a configuration is not there yet, and says so.
+    let r = api.send(
+        "POST",
+        &format!("{mgmt}/deploy"),
+        Some(json!({"retries": 0})),
+    );
+    assert_mender_error(r, 501);
+    // The change is audited.
+    let logs = api.get_json("/api/management/v1/auditlogs/logs?per_page=100");
+    assert!(
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "set_configuration" && e["object"]["id"] == id.as_str()),
+        "{logs}"
+    );
+}

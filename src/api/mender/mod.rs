@@ -9,6 +9,7 @@ mod deployments_device;
 mod deployments_internal;
 pub mod devauth;
 pub(crate) mod devauth_internal;
+mod deviceconfig;
 mod deviceconnect;
 mod deviceconnect_files;
 mod deviceconnect_internal;
@@ -57,6 +58,7 @@ pub fn management_routes() -> Routes {
         .merge(releases::routes())
         .merge(tenantadm::management_routes())
         .merge(deviceconnect::management_routes())
+        .merge(deviceconfig::management_routes())
         .merge(deviceconnect_files::routes())
         .merge(deviceconnect_sessions::management_routes())
 }
@@ -72,6 +74,7 @@ pub fn device_routes() -> Routes {
         .merge(inventory::device_routes())
         .merge(deployments_device::routes())
         .merge(deviceconnect::device_routes())
+        .merge(deviceconfig::device_routes())
 }
 
 /// Internal service APIs, behind the internal guard.

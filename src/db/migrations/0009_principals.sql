@@ -70,6 +70,19 @@ ALTER TABLE devices ADD COLUMN check_in_ts INTEGER;
 -- A deployment may install even on devices that report its artifact already.
 ALTER TABLE deployments ADD COLUMN force_installation INTEGER NOT NULL DEFAULT 0;
 
+-- Device configuration (Mender's deviceconfig): what an administrator set for a device and
+-- what the device last reported, each a JSON object of string values.
+CREATE TABLE device_configs (
+    device_id     TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+    tenant_id     TEXT NOT NULL,
+    configured    TEXT NOT NULL DEFAULT '{}',
+    reported      TEXT NOT NULL DEFAULT '{}',
+    deployment_id TEXT,                        -- the latest configuration deployment
+    updated_ts    INTEGER,
+    reported_ts   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX device_configs_tenant ON device_configs(tenant_id);
+
 -- Which credential an audited change came with: `session`, `personal_token` or `api_key`,
 -- and that credential's id (token id or API-key id).
 ALTER TABLE audit_log ADD COLUMN actor_kind TEXT;
