@@ -22,6 +22,9 @@ pub struct Config {
     pub log_format: String,
     /// A tracing filter such as "info" or "fleetbox=debug,info".
     pub log_level: String,
+    /// Device-API requests are logged only at debug unless they fail or take at least this
+    /// many milliseconds; management requests are always logged at info.
+    pub log_slow_request_ms: u64,
     /// Largest accepted request body for API calls (artifact uploads have their own limit).
     pub max_body_bytes: u64,
     /// Lifetime of a user login token.
@@ -104,6 +107,7 @@ impl Default for Config {
             tls_names: Vec::new(),
             log_format: "text".into(),
             log_level: "info".into(),
+            log_slow_request_ms: 1000,
             max_body_bytes: 1024 * 1024,
             user_token_ttl_secs: 7 * 24 * 3600,
             device_token_ttl_secs: 7 * 24 * 3600,

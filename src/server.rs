@@ -173,6 +173,7 @@ pub async fn serve(config: Config) -> Result<()> {
         keys: keys.clone(),
         api_key_hash: api_key_hash(&config)?,
     };
+    crate::api::context::set_slow_request_ms(config.log_slow_request_ms);
     let check_ins = Arc::new(crate::core::devices::check_ins::CheckIns::new());
     check_ins.spawn_flusher(db.clone());
     let state = AppState {

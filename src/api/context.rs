@@ -48,6 +48,21 @@ fn client_request_id(req: &Request) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
+/// Requests slower than this are logged even on the quiet device path (ms); set at start from
+/// `log_slow_request_ms`.
+static SLOW_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
+
+pub fn set_slow_request_ms(ms: u64) {
+    SLOW_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Device-API calls (polls, status reports, inventory, auth requests) come by the thousand a
+/// minute from a healthy fleet. Logging each at the default level filled disks (a Pi's SD card
+/// is its disk): they are logged at debug, except a failed (4xx/5xx) or slow one.
+fn quiet(path: &str) -> bool {
+    path.starts_with("/api/devices/")
+}
+
 /// Outermost middleware: sets the context for everything inside and logs the request.
 pub async fn middleware(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -60,10 +75,10 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string().into())
         .unwrap_or_else(|| "".into());
-    // The access log's fields are copied only when the line is written (not at the default
-    // level), which keeps a device poll free of them.
+    // The access log's fields: the method and the URI are reference-counted, so keeping them
+    // for the decision after the response costs no copy of the path.
     let logged = tracing::enabled!(target: "fleetbox::http", tracing::Level::INFO)
-        .then(|| (req.method().clone(), req.uri().path().to_string()));
+        .then(|| (req.method().clone(), req.uri().clone()));
     let ctx = RequestCtx {
         id: id.clone(),
         dialect: Dialect::for_path(req.uri().path()),
@@ -74,18 +89,30 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), v);
     }
-    if let Some((method, path)) = logged {
+    if let Some((method, uri)) = logged {
         let status = resp.status().as_u16();
-        let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            target: "fleetbox::http",
-            %method,
-            path,
-            status,
-            latency_ms = format_args!("{latency_ms:.2}"),
-            request_id = %id,
-            "request"
-        );
+        let elapsed = start.elapsed();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let slow = elapsed.as_millis() as u64 >= SLOW_MS.load(std::sync::atomic::Ordering::Relaxed);
+        let path = uri.path();
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "fleetbox::http",
+                    %method,
+                    path,
+                    status,
+                    latency_ms = format_args!("{latency_ms:.2}"),
+                    request_id = %id,
+                    "request"
+                )
+            };
+        }
+        if quiet(path) && status < 400 && !slow {
+            line!(debug);
+        } else {
+            line!(info);
+        }
     }
     resp
 }

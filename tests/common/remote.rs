@@ -66,7 +66,8 @@ impl Remote {
         if !rig::available_with(test, TOOLS) {
             return None;
         }
-        let server = Server::start();
+        // At debug the request log has every device call, which `triggers` counts.
+        let server = Server::builder().env("FLEETBOX_LOG_LEVEL", "debug").start();
         let admin = server.login();
         let cert = server.cert_path();
         // A long poll interval (Device::init passes `--poll 2`; the later option wins): only

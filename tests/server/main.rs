@@ -5,5 +5,6 @@
 mod common;
 
 mod install_script;
+mod request_log;
 mod server_lifecycle;
 mod sim;
