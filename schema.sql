@@ -303,6 +303,34 @@ CREATE TABLE device_configs (
 ) WITHOUT ROWID;
 CREATE INDEX device_configs_tenant ON device_configs(tenant_id);
 
+-- Webhook integrations (Mender's iot-manager, webhook provider) and the device events they
+-- are sent: an outbox, so an event recorded with the change that caused it is delivered even
+-- after a crash. `deliveries`: [{integration_id, success, status_code, error}].
+CREATE TABLE integrations (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    provider    TEXT NOT NULL CHECK (provider = 'webhook'),
+    url         TEXT NOT NULL,
+    secret      TEXT,                          -- sealed with the credential key
+    description TEXT NOT NULL DEFAULT '',
+    created_ts  INTEGER NOT NULL
+);
+CREATE INDEX integrations_tenant ON integrations(tenant_id, created_ts);
+
+CREATE TABLE integration_events (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    created_ts  INTEGER NOT NULL,
+    deliveries  TEXT NOT NULL DEFAULT '[]',
+    pending     INTEGER NOT NULL DEFAULT 1,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try_ts INTEGER NOT NULL
+);
+CREATE INDEX integration_events_due ON integration_events(pending, next_try_ts);
+CREATE INDEX integration_events_tenant ON integration_events(tenant_id, created_ts);
+
 -- Mender v2 release facts per (tenant, release name); the release itself is the artifacts of
 -- that name, and this row goes with the last of them. tags: JSON array of lower-case strings.
 CREATE TABLE releases (

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod server;
 pub mod smtp_url;
 pub mod web;
+pub mod webhooks;
 
 #[cfg(test)]
 mod layering_tests;

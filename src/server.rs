@@ -173,6 +173,11 @@ pub async fn serve(config: Config) -> Result<()> {
         keys: keys.clone(),
         api_key_hash: api_key_hash(&config)?,
     };
+    // Webhook secrets are sealed under a key of their own, not one that also hashes API keys.
+    let webhook_secrets = Arc::new(crate::crypto::vault::Vault::load_or_create(
+        &config.data_dir.join("secrets").join("webhook.key"),
+    )?);
+    crate::webhooks::spawn(db.clone(), webhook_secrets.clone());
     crate::api::context::set_slow_request_ms(config.log_slow_request_ms);
     let check_ins = Arc::new(crate::core::devices::check_ins::CheckIns::new());
     check_ins.spawn_flusher(db.clone());
@@ -204,6 +209,7 @@ pub async fn serve(config: Config) -> Result<()> {
             },
         )),
         connect: connect.clone(),
+        webhook_secrets,
         routes: Default::default(),
     };
     let shutdown_connect = connect;

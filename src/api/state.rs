@@ -30,6 +30,8 @@ pub struct AppState {
     pub throttle: Arc<crate::core::login_throttle::Throttle>,
     /// Live device sockets and remote-access sessions.
     pub connect: Arc<crate::connect::Broker>,
+    /// Seals the secrets webhook integrations sign their deliveries with.
+    pub webhook_secrets: Arc<crate::crypto::vault::Vault>,
     /// Every route with its guard and domain resource; filled in by `router`.
     pub routes: Arc<RouteTable>,
 }

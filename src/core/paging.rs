@@ -138,6 +138,11 @@ pub struct Listed<T> {
     pub total: Option<u64>,
 }
 
+/// A count or offset as SQLite takes it (`i64`), saturating: "no limit" is `u64::MAX`.
+pub fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,3 +26,4 @@ mod tenants;
 mod tenants_internal;
 mod tfa;
 mod users;
+mod webhooks;

@@ -19,6 +19,7 @@ pub mod errors;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
+mod iot_manager;
 mod releases;
 mod tenantadm;
 mod tenantadm_internal;
@@ -59,6 +60,7 @@ pub fn management_routes() -> Routes {
         .merge(tenantadm::management_routes())
         .merge(deviceconnect::management_routes())
         .merge(deviceconfig::management_routes())
+        .merge(iot_manager::routes())
         .merge(deviceconnect_files::routes())
         .merge(deviceconnect_sessions::management_routes())
 }

@@ -207,6 +207,12 @@ pub async fn decommission(
             let device = get_in(conn, &tenant, &d)?;
             conn.execute("DELETE FROM devices WHERE id = ?1", [&d])?;
             crate::core::deployments::device_gone(conn, &d)?;
+            crate::core::integrations::record_in(
+                conn,
+                &tenant,
+                "device-decommissioned",
+                json!({ "id": d }),
+            )?;
             Ok(device.identity)
         })
         .await?;

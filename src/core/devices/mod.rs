@@ -123,10 +123,38 @@ pub(crate) fn refresh_status(conn: &Connection, device_id: &str) -> Result<&'sta
         .query_map([device_id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let status = derive_status(statuses.iter().map(String::as_str));
+    let before: Option<(String, String)> = conn
+        .prepare_cached("SELECT status, tenant_id FROM devices WHERE id = ?1")?
+        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     conn.execute(
         "UPDATE devices SET status = ?1, updated_ts = ?2 WHERE id = ?3",
         params![status, now_ms(), device_id],
     )?;
+    // Webhooks hear of every change of status, and of a device becoming accepted.
+    if let Some((_, tenant)) = before.filter(|(old, _)| old != status) {
+        use crate::core::integrations::record_in;
+        record_in(
+            conn,
+            &tenant,
+            "device-status-changed",
+            serde_json::json!({ "id": device_id, "status": status }),
+        )?;
+        if status == "accepted" {
+            let created: i64 = conn.query_row(
+                "SELECT created_ts FROM devices WHERE id = ?1",
+                [device_id],
+                |r| r.get(0),
+            )?;
+            record_in(
+                conn,
+                &tenant,
+                "device-provisioned",
+                serde_json::json!({ "id": device_id, "status": status,
+                                    "created_ts": crate::core::rfc3339(created) }),
+            )?;
+        }
+    }
     Ok(status)
 }
 
