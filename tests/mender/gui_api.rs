@@ -416,3 +416,36 @@ fn device_configuration_is_set_fetched_and_reported() {
         "{logs}"
     );
 }
+
+/// Pages for features this server does not have get Mender's "nothing here" answers, not 404.
+#[test]
+fn absent_features_answer_their_empty_shapes() {
+    let s = crate::common::Server::start();
+    let token = s.login();
+    let api = Api::new(&s, &token);
+    let r = api.get("/api/management/v1/deployments/config");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("etag"));
+    assert_eq!(r.json::<Value>().unwrap()["delta"]["enabled"], false);
+    let e = assert_mender_error(
+        api.send(
+            "PUT",
+            "/api/management/v1/deployments/config/binary_delta",
+            Some(json!({"timeout": 60})),
+        ),
+        409,
+    );
+    assert!(e["error"].as_str().unwrap().contains("disabled"), "{e}");
+    let r = api.get("/api/management/v1/useradm/sso/idp/metadata");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap(), json!([]));
+    let r = api.get("/api/management/v1/useradm/users/me/email-change/pending");
+    assert_eq!(r.status(), 204);
+    // Without a token, none of them answers.
+    let anon = s
+        .client()
+        .get(s.url("/api/management/v1/deployments/config"))
+        .send()
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+}

@@ -16,6 +16,7 @@ mod deviceconnect_internal;
 mod deviceconnect_sessions;
 mod download_links;
 pub mod errors;
+mod gui_settings;
 mod inventory;
 mod inventory_internal;
 mod inventory_v2;
@@ -43,7 +44,9 @@ pub fn public_routes() -> Routes {
 
 /// For any signed-in user, on themselves.
 pub fn self_service_routes() -> Routes {
-    useradm::self_service_routes().merge(tenantadm::self_service_routes())
+    useradm::self_service_routes()
+        .merge(tenantadm::self_service_routes())
+        .merge(gui_settings::self_service_routes())
 }
 
 /// Behind the permission check.
@@ -61,6 +64,7 @@ pub fn management_routes() -> Routes {
         .merge(deviceconnect::management_routes())
         .merge(deviceconfig::management_routes())
         .merge(iot_manager::routes())
+        .merge(gui_settings::management_routes())
         .merge(deviceconnect_files::routes())
         .merge(deviceconnect_sessions::management_routes())
 }
