@@ -265,7 +265,10 @@ CREATE TABLE deployments (
     created_ts           INTEGER NOT NULL,
     finished_ts          INTEGER,
     -- Install even on a device that reports this artifact already (Mender's force_installation).
-    force_installation   INTEGER NOT NULL DEFAULT 0
+    force_installation   INTEGER NOT NULL DEFAULT 0,
+    -- A configuration deployment (Mender's deviceconfig deploy) carries the configuration it
+    -- installs: a JSON object of strings. NULL for a software deployment.
+    configuration        TEXT
 );
 CREATE INDEX deployments_tenant_created ON deployments(tenant_id, created_ts);
 

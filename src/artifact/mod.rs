@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 mod codec;
+mod configure;
 mod header;
 mod reader;
 mod v1;
@@ -35,6 +36,7 @@ mod tests_v1;
 #[cfg(test)]
 mod tests_writer;
 
+pub use configure::write_configuration;
 pub use reader::read_artifact;
 pub use writer::{write_single_file, write_single_file_in};
 

@@ -211,7 +211,7 @@ fn build_header(spec: &SingleFileSpec, compression: Compression) -> Result<Vec<u
 }
 
 /// A ustar header for a regular file owned by uid/gid 0.
-fn member_header(size: u64, mode: u32, mtime: u64, root_names: bool) -> tar::Header {
+pub(super) fn member_header(size: u64, mode: u32, mtime: u64, root_names: bool) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(size);

@@ -135,6 +135,57 @@ pub async fn set(db: &Db, p: &Principal, device: &str, config: Map<String, Value
     audit::record(db, Entry::by(p, "set_configuration", "device", device)).await
 }
 
+/// Deploys the device's configuration (what an administrator set; an empty one clears it) as a
+/// configuration deployment; returns the deployment's id and what it sends. The caller audits
+/// it with `deploy_detail`.
+pub async fn deploy(
+    db: &Db,
+    tenant: &str,
+    device: &str,
+    retries: i64,
+) -> Result<(String, Map<String, Value>)> {
+    let (t, d) = (tenant.to_string(), device.to_string());
+    db.write(move |conn| {
+        let configured: Option<String> = conn
+            .query_row(
+                "SELECT configured FROM device_configs WHERE device_id = ?1 AND tenant_id = ?2",
+                params![d, t],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let configured = configured.map(|c| parse(&c)).unwrap_or_default();
+        let id =
+            crate::core::deployments::configuration::create_in(conn, &t, &d, &configured, retries)?;
+        conn.execute(
+            "INSERT INTO device_configs (device_id, tenant_id, deployment_id)
+             VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id) DO UPDATE SET deployment_id = ?3",
+            params![d, t, id],
+        )?;
+        Ok((id, configured))
+    })
+    .await
+}
+
+/// The audit detail of a configuration deployment: which deployment, what it sends.
+pub fn deploy_detail(deployment: &str, configuration: &Map<String, Value>) -> Value {
+    serde_json::json!({ "deployment_id": deployment, "configuration": configuration })
+}
+
+/// [`deploy`] by a user, audited.
+pub async fn deploy_by(db: &Db, p: &Principal, device: &str, retries: i64) -> Result<String> {
+    let (id, configured) = deploy(db, &p.tenant_id, device, retries).await?;
+    audit::record(
+        db,
+        Entry::by(p, DEPLOY_ACTION, "device", device).detail(deploy_detail(&id, &configured)),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The audit action of deploying a configuration.
+pub const DEPLOY_ACTION: &str = "deploy_configuration";
+
 /// The device reports the configuration it runs with.
 pub async fn report(db: &Db, tenant: &str, device: &str, config: Map<String, Value>) -> Result<()> {
     let (t, d) = (tenant.to_string(), device.to_string());

@@ -19,7 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_connect_sessions.sql")),
     (8, include_str!("migrations/0008_role_rules.sql")),
     (9, include_str!("migrations/0009_principals.sql")),
-    (10, include_str!("migrations/0010_integrations.sql")),
+    (
+        10,
+        include_str!("migrations/0010_integrations_configuration.sql"),
+    ),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs

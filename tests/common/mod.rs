@@ -281,6 +281,24 @@ impl Server {
         self.api_key_cli(&args)
     }
 
+    /// The default tenant's id (internal APIs take it), found through the command line.
+    pub fn default_tenant_id(&self) -> String {
+        let out = run_cli(
+            &[
+                "--data-dir",
+                self.data_dir.to_str().unwrap(),
+                "tenant",
+                "list",
+            ],
+            &[],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace()
+            .find(|w| w.len() == 36 && w.matches('-').count() == 4)
+            .unwrap_or_else(|| panic!("tenant id in {text}"))
+            .to_string()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

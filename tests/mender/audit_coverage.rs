@@ -2,7 +2,7 @@
 //! APIs leaves an entry naming the actor and the object; what devices report does not.
 
 use crate::common::device::{admitted, claims, send_inventory, TestDevice};
-use crate::common::{run_cli, Api, Server, ADMIN_EMAIL};
+use crate::common::{Api, Server, ADMIN_EMAIL};
 use serde_json::{json, Value};
 
 const LOGS: &str = "/api/management/v1/auditlogs/logs";
@@ -283,16 +283,7 @@ fn internal_changes_are_audited() {
     let a = TestDevice::ed25519("02:00:00:00:41:01");
     let (a_id, _) = admitted(&s, &api, &a);
     // devauth's internal API takes the tenant's id; find it through the command line.
-    let out = run_cli(
-        &["--data-dir", s.data_dir.to_str().unwrap(), "tenant", "list"],
-        &[],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let tid = text
-        .split_whitespace()
-        .find(|w| w.len() == 36 && w.matches('-').count() == 4)
-        .unwrap_or_else(|| panic!("tenant id in {text}"))
-        .to_string();
+    let tid = s.default_tenant_id();
     let limit = format!("/api/internal/v1/devauth/tenant/{tid}/limits/max_devices");
     // From this machine without a token: the system acts.
     ok(

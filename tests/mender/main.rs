@@ -12,6 +12,7 @@ mod credentials;
 mod deployments;
 mod devauth;
 mod device_tokens;
+mod deviceconfig;
 mod deviceconnect;
 mod deviceconnect_files;
 mod deviceconnect_sessions;

@@ -255,8 +255,7 @@ async fn listed(
 }
 
 /// GET v2: `id` and `name` (each repeatable), `status` (`pending`, `inprogress`, `finished`;
-/// `scheduled` too), `type` (`software`; `configuration` lists none: configuration is not
-/// deployed as deployments here), `created_before`/`created_after`, `sort` (`asc`/`desc` by
+/// `scheduled` too), `type` (`software` or `configuration`), `created_before`/`created_after`, `sort` (`asc`/`desc` by
 /// creation), paging. `id_attribute`/`id_scope` (a device-name fallback lookup) are accepted
 /// and not used.
 async fn list_v2(
@@ -288,21 +287,21 @@ async fn list_v2(
         Some("asc") => true,
         Some(_) => return Err(Error::invalid("sort", "sort must be asc or desc")),
     };
-    let mut ids = all("id");
-    match q.get("type").map(String::as_str) {
-        None | Some("") | Some("software") => {}
-        // No configuration deployments exist: an id no deployment has selects none.
-        Some("configuration") => ids = vec![String::new()],
+    let configuration = match q.get("type").map(String::as_str) {
+        None | Some("") => None,
+        Some("software") => Some(false),
+        Some("configuration") => Some(true),
         Some(_) => {
             return Err(Error::invalid(
                 "type",
                 "type must be software or configuration",
             ))
         }
-    }
+    };
     let query = ListQuery {
         status,
-        ids,
+        ids: all("id"),
+        configuration,
         names: all("name"),
         ascending,
         created_before: unix_param(&q, "created_before")?,

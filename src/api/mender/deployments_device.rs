@@ -1,7 +1,10 @@
 //! deployments, device side: `next` (v1 GET/POST, v2 POST), status, log, and the pre-signed
 //! artifact download that `next` links to.
 
-use super::download_links::{download_link, LinkBase, DOWNLOAD};
+use super::download_links::{
+    configuration_link, configuration_subject, download_link, LinkBase, DOWNLOAD,
+    DOWNLOAD_CONFIGURATION,
+};
 use crate::api::device_auth::Device;
 use crate::api::extract::{body_bytes, parse_json};
 use crate::api::routes::Routes;
@@ -46,6 +49,11 @@ pub fn routes() -> Routes {
             "device/artifacts/{id}",
             get(download),
         )
+        .route(
+            &format!("{DOWNLOAD_CONFIGURATION}/{{deployment}}/{{device_type}}/{{device}}"),
+            "device/artifacts/configuration",
+            get(download_configuration),
+        )
 }
 
 async fn answer(
@@ -64,14 +72,37 @@ async fn answer(
     {
         None => Ok(StatusCode::NO_CONTENT.into_response()),
         Some(i) => {
-            let (uri, expire) = download_link(state, at, &i.artifact.id);
+            let (id, name, device_types, (uri, expire)) = match i.payload {
+                dd::Payload::Stored(a) => {
+                    let link = download_link(state, at, &a.id);
+                    (a.id, a.name, a.device_types, link)
+                }
+                dd::Payload::Configuration {
+                    artifact_name,
+                    device_type,
+                } => {
+                    let link = configuration_link(
+                        state,
+                        at,
+                        &i.deployment_id,
+                        &device_type,
+                        &device.0.device_id,
+                    );
+                    (
+                        i.deployment_id.clone(),
+                        artifact_name,
+                        vec![device_type],
+                        link,
+                    )
+                }
+            };
             Ok(axum::Json(json!({
                 "id": i.deployment_id,
                 "artifact": {
-                    "id": i.artifact.id,
-                    "artifact_name": i.artifact.name,
+                    "id": id,
+                    "artifact_name": name,
                     "source": { "uri": uri, "expire": expire },
-                    "device_types_compatible": i.artifact.device_types,
+                    "device_types_compatible": device_types,
                 }
             }))
             .into_response())
@@ -252,6 +283,41 @@ async fn download(
         "private, no-transform".parse().expect("valid header"),
     );
     Ok(Response::from_parts(parts, body))
+}
+
+/// The pre-signed download of a configuration deployment's artifact, made now for the device
+/// type the link names (a few hundred bytes, so it is built in memory).
+async fn download_configuration(
+    State(state): State<AppState>,
+    Path((deployment, device_type, device)): Path<(String, String, String)>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let subject = configuration_subject(&deployment, &device_type, &device);
+    let ok = match (q.expire, q.signature.as_deref()) {
+        (Some(e), Some(s)) => state.links.verify(&subject, e, s, now),
+        _ => false,
+    };
+    if !ok {
+        return Err(Error::Forbidden(
+            "the download link is invalid or has expired".into(),
+        ));
+    }
+    let (name, configuration) =
+        crate::core::deployments::configuration::for_download(&state.db, &deployment, &device)
+            .await?
+            .ok_or_else(|| Error::NotFound("Deployment not found".into()))?;
+    let mut body = Vec::new();
+    crate::artifact::write_configuration(&mut body, &name, &device_type, &configuration)
+        .map_err(|e| Error::invalid("device_type", e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.mender-artifact"),
+            (header::CACHE_CONTROL, "private, no-transform"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// `(start, length)` of the bytes a 200 or 206 response carries, from its headers.

@@ -1,5 +1,6 @@
 //! deviceconfig: an administrator sets a device's key/value configuration; the device reports
-//! what it runs with and fetches what it should run with (`mender-configure`).
+//! what it runs with and fetches what it should run with (`mender-configure`); deploying sends
+//! it as a configuration deployment.
 
 use super::devauth::id_param;
 use crate::api::device_auth::Device;
@@ -8,9 +9,10 @@ use crate::api::routes::{get, post, Routes};
 use crate::api::state::AppState;
 use crate::core::device_config::{self, DeviceConfig};
 use crate::core::{rfc3339, Principal};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 const MANAGEMENT: &str = "/api/management/v1/deviceconfig/configurations/device";
@@ -75,19 +77,28 @@ async fn set(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Deploying a configuration needs a `mender-configure` artifact made for the device when it
-/// asks for its update; until that exists this answers 501 rather than pretending.
+/// `NewConfigurationDeployment`, for the management and the internal API.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeployBody {
+    #[serde(default)]
+    pub(super) retries: i64,
+    /// Enterprise pause points; accepted and not used (nothing pauses here).
+    #[serde(default)]
+    #[allow(dead_code)]
+    update_control_map: Option<Value>,
+}
+
+/// Sends the device its configuration as a configuration deployment: on its next poll it gets
+/// a `mender-configure` artifact made for its device type.
 async fn deploy(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<StatusCode> {
-    device_config::get(&state.db, &p.tenant_id, &id_param(&id)).await?;
-    Err(Error::NotImplemented(
-        "deploying a configuration is not available yet: the device fetches its configuration \
-         from /api/devices/v1/deviceconfig/configuration"
-            .into(),
-    ))
+    Json(body): Json<DeployBody>,
+) -> Result<axum::Json<Value>> {
+    let deployment = device_config::deploy_by(&state.db, &p, &id_param(&id), body.retries).await?;
+    Ok(axum::Json(json!({ "deployment_id": deployment })))
 }
 
 async fn device_fetch(State(state): State<AppState>, d: Device) -> Result<axum::Json<Value>> {

@@ -10,6 +10,7 @@ mod deployments_internal;
 pub mod devauth;
 pub(crate) mod devauth_internal;
 mod deviceconfig;
+mod deviceconfig_internal;
 mod deviceconnect;
 mod deviceconnect_files;
 mod deviceconnect_internal;
@@ -94,4 +95,5 @@ pub fn internal_routes(max_upload: u64) -> Routes {
         .merge(useradm_internal::routes())
         .merge(useradm::internal_routes())
         .merge(deviceconnect_internal::routes())
+        .merge(deviceconfig_internal::routes())
 }

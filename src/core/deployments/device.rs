@@ -24,7 +24,18 @@ pub const REPORTABLE: &[&str] = &[
 
 pub struct Instructions {
     pub deployment_id: String,
-    pub artifact: Artifact,
+    pub payload: Payload,
+}
+
+/// What the device is to install.
+pub enum Payload {
+    /// An uploaded artifact.
+    Stored(Artifact),
+    /// A configuration deployment's artifact, made for the device's type when it downloads.
+    Configuration {
+        artifact_name: String,
+        device_type: String,
+    },
 }
 
 /// Finds the device's next update. `provides` holds at least `device_type` and
@@ -69,6 +80,25 @@ pub async fn next(
                 )?;
                 refresh_status(conn, &dep_id)
             };
+            if c.configuration {
+                let device_type = device_type.clone().unwrap_or_default();
+                // The generated artifact is named for its deployment; the id shown is that too.
+                conn.execute(
+                    "UPDATE deployment_devices
+                     SET artifact_id = ?1, device_type = ?2, started_ts = COALESCE(started_ts, ?3),
+                         attempts = CASE WHEN status = 'pending' AND artifact_id IS NULL THEN attempts + 1 ELSE attempts END
+                     WHERE deployment_id = ?1 AND device_id = ?4",
+                    params![dep_id, device_type, now, d],
+                )?;
+                refresh_status(conn, &dep_id)?;
+                return Ok(Some(Instructions {
+                    deployment_id: dep_id,
+                    payload: Payload::Configuration {
+                        artifact_name: c.artifact_name,
+                        device_type,
+                    },
+                }));
+            }
             if !c.force && provides.get("artifact_name") == Some(&c.artifact_name) {
                 end("already-installed")?;
                 continue;
@@ -86,7 +116,10 @@ pub async fn next(
                 params![artifact.id, device_type, now, dep_id, d],
             )?;
             refresh_status(conn, &dep_id)?;
-            return Ok(Some(Instructions { deployment_id: dep_id, artifact }));
+            return Ok(Some(Instructions {
+                deployment_id: dep_id,
+                payload: Payload::Stored(artifact),
+            }));
         }
         Ok(None)
     })
@@ -175,6 +208,8 @@ struct Candidate {
     phases: String,
     /// Install even when the device reports the artifact already.
     force: bool,
+    /// A configuration deployment (its artifact is generated, not stored).
+    configuration: bool,
 }
 
 impl Candidate {
@@ -191,7 +226,8 @@ fn candidates(
 ) -> Result<Vec<Candidate>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, d.force_installation
+            "SELECT dd.deployment_id, d.artifact_name, dd.phase, d.phases, d.force_installation,
+                    d.configuration IS NOT NULL
              {unfinished}
              ORDER BY d.created_ts, d.id",
             unfinished = &*UNFINISHED
@@ -208,6 +244,7 @@ fn candidates(
                     phase: r.get(2)?,
                     phases: r.get(3)?,
                     force: r.get(4)?,
+                    configuration: r.get(5)?,
                 })
             },
         )?

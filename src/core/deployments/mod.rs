@@ -4,6 +4,7 @@
 //! while any is not final, `finished` when all are final (or it was aborted). `scheduled` is
 //! shown while the first phase has not started.
 
+pub mod configuration;
 pub mod device;
 mod queries;
 
@@ -71,6 +72,8 @@ pub struct Deployment {
     pub created_ts: i64,
     pub finished_ts: Option<i64>,
     pub force_installation: bool,
+    /// What a configuration deployment installs; None for a software deployment.
+    pub configuration: Option<serde_json::Map<String, Value>>,
 }
 
 impl Deployment {
@@ -94,7 +97,11 @@ impl Deployment {
             "device_count": self.device_count,
             "retries": self.retries,
             "artifacts": artifacts,
+            "type": if self.configuration.is_some() { "configuration" } else { "software" },
         });
+        if let Some(c) = &self.configuration {
+            v["configuration"] = Value::Object(c.clone());
+        }
         if let Some(f) = self.finished_ts {
             v["finished"] = json!(rfc3339(f));
         }
@@ -133,7 +140,7 @@ impl Deployment {
     }
 }
 
-const COLUMNS: &str = "id, name, artifact_name, status, aborted, retries, max_devices, target, phases, device_count, created_ts, finished_ts, force_installation";
+const COLUMNS: &str = "id, name, artifact_name, status, aborted, retries, max_devices, target, phases, device_count, created_ts, finished_ts, force_installation, configuration";
 
 fn from_row(r: &Row) -> rusqlite::Result<Deployment> {
     Ok(Deployment {
@@ -150,6 +157,9 @@ fn from_row(r: &Row) -> rusqlite::Result<Deployment> {
         created_ts: r.get(10)?,
         finished_ts: r.get(11)?,
         force_installation: r.get(12)?,
+        configuration: r
+            .get::<_, Option<String>>(13)?
+            .and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 

@@ -20,6 +20,8 @@ pub struct ListQuery {
     pub ascending: bool,
     pub created_before: Option<i64>,
     pub created_after: Option<i64>,
+    /// Only configuration deployments (true) or only software ones (false).
+    pub configuration: Option<bool>,
     pub offset: u64,
     pub limit: u64,
 }
@@ -53,6 +55,11 @@ pub async fn list(db: &Db, tenant: &str, q: ListQuery) -> Result<(Vec<Deployment
                 w += &format!(" AND {column} IN ({})", vec!["?"; values.len()].join(", "));
                 args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
             }
+        }
+        match q.configuration {
+            Some(true) => w += " AND configuration IS NOT NULL",
+            Some(false) => w += " AND configuration IS NULL",
+            None => {}
         }
         if let Some(b) = q.created_before {
             w += " AND created_ts <= ?";

@@ -25,3 +25,7 @@ CREATE TABLE integration_events (
 );
 CREATE INDEX integration_events_due ON integration_events(pending, next_try_ts);
 CREATE INDEX integration_events_tenant ON integration_events(tenant_id, created_ts);
+
+-- A configuration deployment (Mender's deviceconfig deploy) carries the configuration it
+-- installs: a JSON object of strings. NULL for a software deployment.
+ALTER TABLE deployments ADD COLUMN configuration TEXT;
