@@ -34,7 +34,10 @@ CREATE TABLE users (
     username      TEXT COLLATE NOCASE UNIQUE,
     full_name     TEXT,
     password_hash TEXT,                        -- argon2id PHC string; NULL: cannot log in with a password
-    status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive', 'invited', 'suspended')),
+    -- `reset`: signs in, and must change the password; `invited`: has not accepted yet;
+    -- `enrolling`: in the middle of enrolment; `inactive`/`suspended`: locked out.
+    status        TEXT NOT NULL DEFAULT 'active'
+                  CHECK (status IN ('active', 'inactive', 'invited', 'suspended', 'reset', 'enrolling')),
     totp_secret   TEXT,                        -- set while enrolling or enrolled
     totp_enabled  INTEGER NOT NULL DEFAULT 0,
     created_ts    INTEGER NOT NULL,
@@ -44,6 +47,14 @@ CREATE TABLE users (
     settings_etag TEXT,
     -- Who checks the password: `local` (password_hash) or `ldap` (the configured directory).
     identity_provider TEXT NOT NULL DEFAULT 'local' CHECK (identity_provider IN ('local', 'ldap')),
+    phone_number  TEXT,
+    address       TEXT,
+    gtc_accepted  INTEGER NOT NULL DEFAULT 0,  -- general terms and conditions accepted
+    marketing_accepted INTEGER NOT NULL DEFAULT 0,
+    custom_fields TEXT NOT NULL DEFAULT '{}',  -- JSON object of strings
+    email_verified INTEGER NOT NULL DEFAULT 1, -- users made by administrators are vouched for
+    password_changed_ts INTEGER,
+    etag          INTEGER NOT NULL DEFAULT 1,  -- entity version, bumped on every change
     CHECK (email IS NOT NULL OR username IS NOT NULL)
 );
 CREATE INDEX users_tenant ON users(tenant_id, created_ts);

@@ -47,8 +47,10 @@ pub struct RouteGroups {
 impl RouteGroups {
     pub fn new(max_upload: u64) -> RouteGroups {
         RouteGroups {
-            management: mender::management_routes().merge(mender::artifact_routes(max_upload)),
-            self_service: mender::self_service_routes(),
+            management: mender::management_routes()
+                .merge(mender::artifact_routes(max_upload))
+                .merge(pelion::management_routes()),
+            self_service: mender::self_service_routes().merge(pelion::self_service_routes()),
             public: mender::public_routes(),
             device: mender::device_routes(),
             internal: mender::internal_routes(max_upload),

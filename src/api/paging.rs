@@ -152,6 +152,12 @@ impl PelionPage {
         }
     }
 
+    /// The envelope of a core list, each item rendered by `render`.
+    pub fn listed<T>(&self, l: &paging::Listed<T>, render: impl Fn(&T) -> Value) -> Value {
+        let data = l.items.iter().map(render).collect();
+        self.envelope(data, l.has_more, l.total.unwrap_or(0))
+    }
+
     /// The list envelope. `data` holds at most `limit` items; `has_more` says whether the
     /// query found more.
     pub fn envelope(&self, data: Vec<Value>, has_more: bool, total: u64) -> Value {

@@ -69,6 +69,7 @@ pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
                     password: Some(password),
                     identity_provider: "local".into(),
                     roles: vec![role],
+                    ..Default::default()
                 },
             )
             .await

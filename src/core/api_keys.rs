@@ -126,17 +126,7 @@ pub async fn create(db: &Db, hasher: &Vault, new: NewKey) -> Result<Created> {
     let info = db
         .write(move |conn| {
             if let Some(owner) = &new.owner_id {
-                let owner_tenant: Option<String> = conn
-                    .query_row("SELECT tenant_id FROM users WHERE id = ?1", [owner], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if owner_tenant.as_deref() != Some(new.tenant_id.as_str()) {
-                    return Err(Error::invalid(
-                        "owner",
-                        "owner must be a user of the same account",
-                    ));
-                }
+                ensure_owner_in(conn, &new.tenant_id, owner)?;
             }
             let now = now_ms();
             conn.execute(
@@ -224,14 +214,42 @@ pub async fn list(
     owner: Option<&str>,
     page: &Query,
 ) -> Result<Listed<ApiKey>> {
-    let (tenant_id, owner, page) = (
-        tenant_id.to_string(),
-        owner.map(str::to_string),
-        page.clone(),
-    );
+    let filter = KeyFilter {
+        owner: owner.map(str::to_string),
+        ..Default::default()
+    };
+    list_filtered(db, tenant_id, filter, page).await
+}
+
+/// Which keys a list shows: all of a tenant's unless narrowed.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub owner: Option<String>,
+    /// The key's public part (never its secret).
+    pub public_key: Option<String>,
+    /// Only members of this role.
+    pub role_id: Option<String>,
+}
+
+pub async fn list_filtered(
+    db: &Db,
+    tenant_id: &str,
+    f: KeyFilter,
+    page: &Query,
+) -> Result<Listed<ApiKey>> {
+    let (tenant_id, page) = (tenant_id.to_string(), page.clone());
     db.read(move |conn| {
-        let cond = "tenant_id = ? AND (? IS NULL OR owner_id = ?)";
-        let args: Vec<SqlValue> = vec![tenant_id.into(), owner.clone().into(), owner.into()];
+        let cond = "tenant_id = ? AND (? IS NULL OR owner_id = ?) AND (? IS NULL OR public_key = ?)
+                    AND (? IS NULL OR id IN (SELECT api_key_id FROM api_key_roles WHERE role_id = ?))";
+        let args: Vec<SqlValue> = vec![
+            tenant_id.into(),
+            f.owner.clone().into(),
+            f.owner.into(),
+            f.public_key.clone().into(),
+            f.public_key.into(),
+            f.role_id.clone().into(),
+            f.role_id.into(),
+        ];
         let listed = page.run(conn, "api_keys", COLUMNS, cond, args, from_row)?;
         let keys = listed
             .items
@@ -269,6 +287,62 @@ pub async fn set_active(db: &Db, tenant_id: &str, id: &str, active: bool) -> Res
         get_in(conn, &tenant_id, &id)
     })
     .await
+}
+
+/// A change to a key: `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct KeyChange {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+    pub owner_id: Option<String>,
+}
+
+/// Renames a key, turns it on or off or gives it another owner (of the same tenant).
+pub async fn update(db: &Db, tenant_id: &str, id: &str, c: KeyChange) -> Result<ApiKey> {
+    let name = c.name.as_deref().map(check_name).transpose()?;
+    let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+    db.write(move |conn| {
+        let before = get_in(conn, &tenant_id, &id)?;
+        if let Some(owner) = &c.owner_id {
+            ensure_owner_in(conn, &tenant_id, owner)?;
+        }
+        let changed = name.as_ref().is_some_and(|n| *n != before.name)
+            || c.active.is_some_and(|a| a != before.active)
+            || c.owner_id
+                .as_ref()
+                .is_some_and(|o| Some(o) != before.owner_id.as_ref());
+        if changed {
+            conn.execute(
+                "UPDATE api_keys SET name = COALESCE(?1, name), status = COALESCE(?2, status),
+                        owner_id = COALESCE(?3, owner_id), etag = etag + 1, updated_ts = ?4
+                 WHERE id = ?5",
+                params![
+                    name,
+                    c.active.map(|a| if a { "active" } else { "inactive" }),
+                    c.owner_id,
+                    now_ms(),
+                    id
+                ],
+            )?;
+        }
+        get_in(conn, &tenant_id, &id)
+    })
+    .await
+}
+
+fn ensure_owner_in(conn: &Connection, tenant_id: &str, owner: &str) -> Result<()> {
+    let owner_tenant: Option<String> = conn
+        .query_row("SELECT tenant_id FROM users WHERE id = ?1", [owner], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if owner_tenant.as_deref() != Some(tenant_id) {
+        return Err(Error::invalid(
+            "owner",
+            "owner must be a user of the same account",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn delete(db: &Db, tenant_id: &str, id: &str) -> Result<ApiKey> {

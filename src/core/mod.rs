@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod deployments;
 pub mod device_config;
 pub mod devices;
+pub mod groups;
 pub mod integrations;
 pub mod inventory;
 pub mod login;

@@ -203,6 +203,17 @@ pub struct Role {
 pub type RuleCompiler =
     std::sync::Arc<dyn Fn(&[serde_json::Value]) -> Result<Vec<Permission>> + Send + Sync>;
 
+/// For roles made without dialect rules: there are none to compile.
+pub fn no_rules() -> RuleCompiler {
+    std::sync::Arc::new(|rules: &[serde_json::Value]| {
+        if rules.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(Error::invalid("permissions", "no rules are accepted here"))
+        }
+    })
+}
+
 const COLUMNS: &str = "id, name, description, builtin, permission_sets, permissions, created_ts, \
                        updated_ts, legacy_permissions";
 
@@ -326,7 +337,7 @@ pub async fn get(db: &Db, tenant_id: &str, name: &str) -> Result<Role> {
 pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
 
-fn check_name(name: &str) -> Result<()> {
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name

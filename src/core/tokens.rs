@@ -107,7 +107,7 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
         if revoked.is_some() {
             return Err(Error::Unauthorized("token revoked".into()));
         }
-        if status != "active" {
+        if !crate::core::users::may_sign_in(&status) {
             return Err(Error::Unauthorized("user is not active".into()));
         }
         // Suspension also revokes the tenant's tokens; this covers a suspension made by

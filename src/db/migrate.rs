@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("migrations/0010_integrations_configuration.sql"),
     ),
+    (11, include_str!("migrations/0011_user_profiles.sql")),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs
@@ -31,7 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -49,7 +49,8 @@ pub fn body(e: &Error, status: StatusCode, request_id: &str) -> Value {
         "code": status.as_u16(),
         "type": kind(e),
         "message": e.public_message(),
-        "request_id": request_id,
+        // Pelion ids are 32 hex digits; the request id is a UUID.
+        "request_id": request_id.replace('-', ""),
         "fields": fields,
     })
 }

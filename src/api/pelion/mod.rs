@@ -1,8 +1,35 @@
-//! The Pelion Device Management v3 dialect (`/v3/...`). Its routes come with the Pelion
-//! identity work; what exists now is the part every dialect needs first: the paths it owns and
-//! its error shape, so that anything under `/v3` already answers as Pelion clients expect.
+//! The Pelion Device Management v3 dialect (`/v3/...`): the account-management API over the
+//! same users, roles (policy groups), API keys and tenants (accounts) as the Mender API. Each
+//! module parses, calls core and renders Pelion's shapes; errors leave in Pelion's shape
+//! (`errors`), lists in its envelope (`crate::api::paging::PelionPage`).
 
+pub mod accounts;
+pub mod api_keys;
 pub mod errors;
+pub mod groups;
+pub mod members;
+pub mod users;
+pub mod views;
+pub mod wire;
+
+use crate::api::routes::Routes;
 
 /// The paths this dialect answers.
 pub const PREFIXES: &[&str] = &["/v3"];
+
+/// Behind the one permission check.
+pub fn management_routes() -> Routes {
+    users::management_routes()
+        .merge(groups::management_routes())
+        .merge(api_keys::management_routes())
+        .merge(accounts::management_routes())
+}
+
+/// For any signed-in principal, on what is theirs (handlers narrow what a non-administrator
+/// sees).
+pub fn self_service_routes() -> Routes {
+    users::self_service_routes()
+        .merge(groups::self_service_routes())
+        .merge(api_keys::self_service_routes())
+        .merge(accounts::self_service_routes())
+}

@@ -242,6 +242,21 @@ pub(crate) fn get_in(conn: &Connection, id: &str) -> Result<Tenant> {
 }
 
 /// The tenant with this id (either UUID form), or 404.
+/// When a tenant was made and last changed (milliseconds).
+pub async fn times(db: &Db, id: &str) -> Result<(i64, i64)> {
+    let id = id.to_string();
+    db.read(move |conn| {
+        conn.query_row(
+            "SELECT created_ts, updated_ts FROM tenants WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound("tenant not found".into()))
+    })
+    .await
+}
+
 pub async fn get(db: &Db, id: &str) -> Result<Tenant> {
     let id = super::normalize_id(id).unwrap_or_else(|| id.to_string());
     db.read(move |conn| get_in(conn, &id)).await

@@ -20,6 +20,13 @@ pub struct Filter {
     pub created_before: Option<i64>,
     pub updated_after: Option<i64>,
     pub updated_before: Option<i64>,
+    /// Only users with one of these statuses / none of these (Pelion's `status__in|nin`).
+    pub statuses: Vec<String>,
+    pub not_statuses: Vec<String>,
+    /// Only users signing in through one of these identity providers (`local`, `ldap`).
+    pub identity_providers: Vec<String>,
+    /// Only members of this role.
+    pub role_id: Option<String>,
 }
 
 /// One page of a tenant's users in creation order, and the number matching if asked.
@@ -28,14 +35,24 @@ pub async fn list(db: &Db, tenant_id: &str, f: Filter, page: &Query) -> Result<L
     db.read(move |conn| {
         let mut clauses = vec!["tenant_id = ?".to_string()];
         let mut args: Vec<SqlValue> = vec![tenant_id.into()];
-        for (column, values) in [("id", &f.ids), ("email", &f.emails)] {
+        for (column, values, not) in [
+            ("id", &f.ids, ""),
+            ("email", &f.emails, ""),
+            ("status", &f.statuses, ""),
+            ("status", &f.not_statuses, "NOT "),
+            ("identity_provider", &f.identity_providers, ""),
+        ] {
             if !values.is_empty() {
                 clauses.push(format!(
-                    "{column} IN ({})",
+                    "{column} {not}IN ({})",
                     vec!["?"; values.len()].join(", ")
                 ));
                 args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
             }
+        }
+        if let Some(role) = &f.role_id {
+            clauses.push("id IN (SELECT user_id FROM user_roles WHERE role_id = ?)".into());
+            args.push(SqlValue::Text(role.clone()));
         }
         for (cond, secs) in [
             ("created_ts >= ?", f.created_after),
@@ -132,13 +149,14 @@ pub async fn update(
         if let Some(email) = &change.email {
             super::ensure_names_free(conn, Some(email), None, &id)?;
             conn.execute(
-                "UPDATE users SET email = ?1, updated_ts = ?2 WHERE id = ?3",
+                "UPDATE users SET email = ?1, updated_ts = ?2, etag = etag + 1 WHERE id = ?3",
                 params![email, now, id],
             )?;
         }
         if let Some(hash) = &new_hash {
             conn.execute(
-                "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE id = ?3",
+                "UPDATE users SET password_hash = ?1, updated_ts = ?2, password_changed_ts = ?2,
+                                  etag = etag + 1 WHERE id = ?3",
                 params![hash, now, id],
             )?;
             // A new password ends every other login of this user.
@@ -151,7 +169,7 @@ pub async fn update(
         if let Some(names) = &change.roles {
             set_roles(conn, &tenant_id, &id, names)?;
             conn.execute(
-                "UPDATE users SET updated_ts = ?1 WHERE id = ?2",
+                "UPDATE users SET updated_ts = ?1, etag = etag + 1 WHERE id = ?2",
                 params![now, id],
             )?;
             ensure_an_admin_remains(conn, &tenant_id)?;
@@ -197,7 +215,7 @@ pub(crate) fn set_roles(
 
 /// A tenant must keep at least one active user with the built-in admin role, or nobody could
 /// manage it any more.
-fn ensure_an_admin_remains(conn: &Connection, tenant_id: &str) -> Result<()> {
+pub(crate) fn ensure_an_admin_remains(conn: &Connection, tenant_id: &str) -> Result<()> {
     let admins: i64 = conn.query_row(
         "SELECT COUNT(*) FROM users u
          JOIN user_roles ur ON ur.user_id = u.id

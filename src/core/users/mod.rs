@@ -1,7 +1,9 @@
 //! Users: one row per person whichever API created them.
 
 pub mod manage;
+pub mod profile;
 pub use manage::{delete, list, update, Filter, Update};
+pub use profile::{edit, Edit, Profile, ProfileChange};
 
 use super::roles;
 use crate::crypto::password;
@@ -25,6 +27,8 @@ pub struct User {
     pub totp_enabled: bool,
     /// A TOTP secret is set (enrolling or enrolled).
     pub totp_pending: bool,
+    /// Contact details and the rest of what Pelion shows of a user.
+    pub profile: Profile,
 }
 
 impl User {
@@ -48,7 +52,8 @@ impl User {
 
 pub(crate) const COLUMNS: &str =
     "id, tenant_id, email, status, created_ts, updated_ts, login_ts, totp_enabled,
-     totp_secret IS NOT NULL, username, identity_provider";
+     totp_secret IS NOT NULL, username, identity_provider, full_name, phone_number, address,
+     gtc_accepted, marketing_accepted, custom_fields, email_verified, password_changed_ts, etag";
 
 pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
@@ -64,6 +69,17 @@ pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
         username: r.get(9)?,
         identity_provider: r.get(10)?,
         roles: Vec::new(),
+        profile: Profile {
+            full_name: r.get(11)?,
+            phone_number: r.get(12)?,
+            address: r.get(13)?,
+            gtc_accepted: r.get(14)?,
+            marketing_accepted: r.get(15)?,
+            custom_fields: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
+            email_verified: r.get(17)?,
+            password_changed_ts: r.get(18)?,
+            etag: r.get(19)?,
+        },
     })
 }
 
@@ -130,6 +146,23 @@ pub fn check_username(field: &str, name: &str) -> Result<()> {
 
 pub const IDENTITY_PROVIDERS: &[&str] = &["local", "ldap"];
 
+/// Every user status. `reset` users sign in (and must change their password); `invited`,
+/// `enrolling`, `inactive` and `suspended` ones do not.
+pub const STATUSES: &[&str] = &[
+    "active",
+    "inactive",
+    "invited",
+    "suspended",
+    "reset",
+    "enrolling",
+];
+
+/// Whether a user with this status may sign in and use their tokens.
+pub fn may_sign_in(status: &str) -> bool {
+    status == "active" || status == "reset"
+}
+
+#[derive(Default)]
 pub struct NewUser {
     pub tenant_id: String,
     pub email: Option<String>,
@@ -138,6 +171,10 @@ pub struct NewUser {
     pub password: Option<String>,
     pub identity_provider: String,
     pub roles: Vec<String>,
+    /// Contact details given at creation (checked like a change).
+    pub profile: ProfileChange,
+    /// `active` when None.
+    pub status: Option<String>,
 }
 
 impl NewUser {
@@ -150,6 +187,7 @@ impl NewUser {
             password: Some(password.into()),
             identity_provider: "local".into(),
             roles,
+            ..Default::default()
         }
     }
 }
@@ -199,6 +237,11 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
             ),
         ));
     }
+    new.profile.check()?;
+    let status = new.status.clone().unwrap_or_else(|| "active".into());
+    if !STATUSES.contains(&status.as_str()) {
+        return Err(Error::invalid("status", "unknown user status"));
+    }
     let hash = match (&new.password, new.identity_provider.as_str()) {
         (Some(pw), "local") => {
             let names = [new.email.as_deref(), new.username.as_deref()];
@@ -219,8 +262,8 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
         let now = now_ms();
         conn.execute(
             "INSERT INTO users (id, tenant_id, email, username, password_hash, identity_provider,
-                                status, created_ts, updated_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7)",
+                                status, created_ts, updated_ts, password_changed_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)",
             params![
                 id,
                 new.tenant_id,
@@ -228,9 +271,11 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
                 new.username,
                 hash,
                 new.identity_provider,
+                status,
                 now
             ],
         )?;
+        profile::apply_in(conn, &id, &new.profile)?;
         for rid in role_ids {
             conn.execute(
                 "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
@@ -312,7 +357,8 @@ pub async fn set_password(db: &Db, login: &str, new_password: &str) -> Result<Us
     let id = user.id;
     db.write(move |conn| {
         conn.execute(
-            "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE id = ?3",
+            "UPDATE users SET password_hash = ?1, updated_ts = ?2, password_changed_ts = ?2,
+                              etag = etag + 1 WHERE id = ?3",
             params![hash, now_ms(), id],
         )?;
         // A password set by an operator ends every session of the account.
@@ -350,7 +396,7 @@ pub async fn authenticate(db: &Db, login: &str, password_given: &str) -> Result<
     };
     let ok = password::verify_in_pool(given, hash).await?;
     match id {
-        Some(id) if ok && status == "active" => db.read(move |conn| get_in(conn, &id)).await,
+        Some(id) if ok && may_sign_in(&status) => db.read(move |conn| get_in(conn, &id)).await,
         _ => Err(Error::Unauthorized("username/password do not match".into())),
     }
 }

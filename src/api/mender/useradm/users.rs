@@ -87,6 +87,7 @@ pub(crate) fn parse_filter(pairs: &[(String, String)]) -> Result<Filter> {
         created_before: unix_seconds(pairs, "created_before")?,
         updated_after: unix_seconds(pairs, "updated_after")?,
         updated_before: unix_seconds(pairs, "updated_before")?,
+        ..Default::default()
     })
 }
 

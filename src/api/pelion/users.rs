@@ -1,0 +1,365 @@
+//! `/v3/users`: the account's users (the same people who sign in to the Mender API and the web
+//! UI), the caller as `/v3/users/me`, and a user's groups.
+
+use super::members::{membership, page_of};
+use super::views::{filter_from, rendered, status_in, users_envelope, STATUSES};
+use super::wire::{self, hex, id_in, id_list, Body, Filters};
+use crate::api::extract::Json;
+use crate::api::paging::PelionPage;
+use crate::api::routes::{get, Routes};
+use crate::api::state::AppState;
+use crate::core::audit::{self, Entry};
+use crate::core::groups::{self, GroupFilter, Members};
+use crate::core::users::{self, Edit, NewUser, ProfileChange, User};
+use crate::core::Principal;
+use crate::error::{Error, Result};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub fn management_routes() -> Routes {
+    Routes::new()
+        .route("/v3/users", "users", get(list).post(create))
+        .route(
+            "/v3/users/{id}",
+            "users/{id}",
+            get(show).put(update).delete(remove),
+        )
+        .route(
+            "/v3/users/{id}/groups",
+            "users/{id}",
+            get(user_groups).post(join).delete(leave),
+        )
+}
+
+pub fn self_service_routes() -> Routes {
+    Routes::new().route("/v3/users/me", "self/profile", get(me).put(update_me))
+}
+
+const LIST_FILTERS: &[(&str, &[&str])] = &[
+    ("email", &["eq"]),
+    ("status", &["eq", "in", "nin"]),
+    ("login_profiles", &["eq"]),
+];
+
+async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Value>> {
+    let page = PelionPage::from_query(&q, 50)?;
+    let filter = filter_from(&Filters::parse(&q, LIST_FILTERS)?)?;
+    let listed = users::list(&state.db, &p.tenant_id, filter, &page.query()).await?;
+    Ok(axum::Json(users_envelope(&state, &page, listed).await?))
+}
+
+/// A password for a user made without one: 24 characters of every class, so any policy
+/// this server can be configured with accepts it.
+fn generated_password() -> String {
+    use base64::Engine;
+    let raw =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(15));
+    format!("{raw}aZ9#")
+}
+
+fn profile_from(b: &mut Body) -> ProfileChange {
+    ProfileChange {
+        full_name: b.text("full_name"),
+        phone_number: b.text("phone_number"),
+        address: b.text("address"),
+        gtc_accepted: b.boolean("is_gtc_accepted"),
+        marketing_accepted: b.boolean("is_marketing_accepted"),
+        custom_fields: b.object("custom_fields"),
+        email_verified: None,
+    }
+}
+
+/// The role names of group ids (unknown ones named in the error).
+async fn role_names(state: &AppState, tenant: &str, raw: &[String]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for id in wire::ids_in(raw, "groups")? {
+        let g = groups::get(&state.db, tenant, &id)
+            .await
+            .map_err(|_| Error::invalid("groups", format!("no such group: {}", hex(&id))))?;
+        names.push(g.name);
+    }
+    Ok(names)
+}
+
+/// `POST /v3/users?action=create|invite`. Without a password one is made, returned this once,
+/// and the user must change it (`RESET`); `invite` makes an `INVITED` user.
+async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    let action = q.get("action").map(String::as_str).unwrap_or("create");
+    if !["create", "invite"].contains(&action) {
+        return Err(Error::invalid("action", "action must be create or invite"));
+    }
+    let mut b = Body::new(body)?;
+    let email = b.required_text("email");
+    let username = b.text("username").flatten();
+    let password = b.text("password").flatten();
+    let groups = b.strings("groups").unwrap_or_default();
+    let profile = profile_from(&mut b);
+    b.finish()?;
+    let email = email.unwrap_or_default();
+    let roles = role_names(&state, &p.tenant_id, &groups).await?;
+    let (status, shown_password) = match (action, &password) {
+        ("invite", _) => ("invited", None),
+        (_, Some(_)) => ("active", None),
+        (_, None) => ("reset", Some(generated_password())),
+    };
+    let u = users::create(
+        &state.db,
+        NewUser {
+            tenant_id: p.tenant_id.clone(),
+            email: Some(email.trim().to_string()),
+            username,
+            password: password
+                .or(shown_password.clone())
+                .or_else(|| Some(generated_password())),
+            identity_provider: "local".into(),
+            roles,
+            profile,
+            status: Some(status.into()),
+        },
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        Entry::by(&p, "create", "user", &u.id).detail(json!({ "email": u.email })),
+    )
+    .await?;
+    let mut v = rendered(&state, &u).await?;
+    if let Some(pw) = shown_password {
+        v["password"] = json!(pw);
+    }
+    Ok((StatusCode::CREATED, axum::Json(v)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    let u = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+    Ok(axum::Json(rendered(&state, &u).await?))
+}
+
+/// What a `PUT` changes: only the fields sent (clients send back what they read, so a field
+/// equal to what is stored changes nothing).
+struct Change {
+    edit: Edit,
+    email: Option<String>,
+    groups: Option<Vec<String>>,
+    totp: Option<bool>,
+}
+
+fn change_from(body: Value) -> Result<Change> {
+    let mut b = Body::new(body)?;
+    let username = b.text("username").flatten();
+    let email = b.text("email").flatten();
+    let status = b.choice("status", STATUSES);
+    let groups = b.strings("groups");
+    let totp = b.boolean("is_totp_enabled");
+    let profile = profile_from(&mut b);
+    b.finish()?;
+    Ok(Change {
+        edit: Edit {
+            username,
+            status: status.and_then(|s| status_in(&s)).map(str::to_string),
+            profile,
+        },
+        email,
+        groups,
+        totp,
+    })
+}
+
+/// Applies a change to `target`. `own`: the caller edits themselves (status and groups are
+/// an administrator's; another user's email is not editable at all).
+async fn apply(
+    state: &AppState,
+    p: &Principal,
+    target: &User,
+    c: Change,
+    own: bool,
+) -> Result<User> {
+    let admin = p.may("http", &format!("users/{}", target.id), "write");
+    if let Some(e) = c.email.filter(|e| Some(e) != target.email.as_ref()) {
+        if !own {
+            return Err(Error::invalid(
+                "email",
+                "another user's email address cannot be changed",
+            ));
+        }
+        let change = users::Update {
+            email: Some(e),
+            ..Default::default()
+        };
+        let actor = users::manage::Actor {
+            user_id: &p.user_id,
+            token_id: &p.token_id,
+        };
+        users::update(&state.db, &p.tenant_id, &target.id, change, actor).await?;
+    }
+    if c.edit.status.as_ref().is_some_and(|s| *s != target.status) && (own || !admin) {
+        return Err(Error::Forbidden(
+            "a user's status is changed by an administrator, not the user".into(),
+        ));
+    }
+    if let Some(raw) = c.groups {
+        let names = role_names(state, &p.tenant_id, &raw).await?;
+        let mut now = target.roles.clone();
+        now.sort();
+        let mut want = names.clone();
+        want.sort();
+        if now != want {
+            if !admin || own {
+                return Err(Error::Forbidden(
+                    "groups are changed by an administrator".into(),
+                ));
+            }
+            let change = users::Update {
+                roles: Some(names),
+                ..Default::default()
+            };
+            let actor = users::manage::Actor {
+                user_id: &p.user_id,
+                token_id: &p.token_id,
+            };
+            users::update(&state.db, &p.tenant_id, &target.id, change, actor).await?;
+        }
+    }
+    if let Some(on) = c.totp.filter(|on| *on != target.totp_enabled) {
+        if on {
+            return Err(Error::invalid(
+                "is_totp_enabled",
+                "two-factor authentication is turned on by enrolling an authenticator \
+                 (POST /api/management/v1/useradm/2faqr, then 2faverify)",
+            ));
+        }
+        state
+            .tfa
+            .disable(&state.db, &p.tenant_id, &target.id)
+            .await?;
+    }
+    let u = users::edit(&state.db, &p.tenant_id, &target.id, c.edit).await?;
+    audit::record(
+        &state.db,
+        Entry::by(p, "update", "user", &u.id).detail(json!({ "email": u.email })),
+    )
+    .await?;
+    Ok(u)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>> {
+    let target = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+    let own = target.id == p.user_id;
+    let u = apply(&state, &p, &target, change_from(body)?, own).await?;
+    Ok(axum::Json(rendered(&state, &u).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = id_in(&id, "user")?;
+    if id == p.user_id {
+        return Err(Error::bad_request("you cannot delete yourself"));
+    }
+    let u = users::delete(&state.db, &p.tenant_id, &id).await?;
+    audit::record(
+        &state.db,
+        Entry::by(&p, "delete", "user", &u.id).detail(json!({ "email": u.email })),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user behind the credential (an API key's owner).
+async fn me_user(state: &AppState, p: &Principal) -> Result<User> {
+    if p.user_id.is_empty() {
+        return Err(Error::NotFound(
+            "A user with the given ID does not exist.".into(),
+        ));
+    }
+    users::get(&state.db, &p.tenant_id, &p.user_id).await
+}
+
+async fn me(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
+    let u = me_user(&state, &p).await?;
+    Ok(axum::Json(rendered(&state, &u).await?))
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>> {
+    let target = me_user(&state, &p).await?;
+    let u = apply(&state, &p, &target, change_from(body)?, true).await?;
+    Ok(axum::Json(rendered(&state, &u).await?))
+}
+
+async fn user_groups(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Value>> {
+    let page = PelionPage::from_query(&q, 50)?;
+    Filters::parse(&q, &[])?;
+    let u = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+    let f = GroupFilter {
+        member_user: Some(u.id),
+        ..Default::default()
+    };
+    Ok(axum::Json(page_of(&state, &p, f, &page).await?))
+}
+
+async fn join(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>> {
+    member_change(&state, &p, &id, body, true).await
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>> {
+    member_change(&state, &p, &id, body, false).await
+}
+
+/// A user joins or leaves the groups listed in the body (a bare list of group ids).
+async fn member_change(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    body: Value,
+    add: bool,
+) -> Result<axum::Json<Value>> {
+    let u = users::get(&state.db, &p.tenant_id, &id_in(id, "user")?).await?;
+    let m = Members {
+        users: vec![u.id.clone()],
+        ..Default::default()
+    };
+    let ids = id_list(body, "groups")?;
+    let done = membership(state, p, ids, m, add, ("user", &u.id), "groups");
+    Ok(axum::Json(done.await?))
+}

@@ -1,0 +1,115 @@
+"""Drives the real Pelion Python SDK (mbed-cloud-sdk 2.2.0) against a fleetbox server.
+
+Environment: MBED_CLOUD_SDK_HOST (the server, e.g. http://127.0.0.1:PORT) and
+MBED_CLOUD_SDK_API_KEY (an administrator's API key); FLEETBOX_ACCOUNT_ID (the account's
+32-hex id). Exits non-zero with a message on the first expectation that fails.
+"""
+import os
+import sys
+
+from mbed_cloud import SDK, ApiFilter
+from mbed_cloud.account_management import AccountManagementAPI
+from mbed_cloud.sdk import ApiErrorResponse
+
+HOST = os.environ["MBED_CLOUD_SDK_HOST"]
+KEY = os.environ["MBED_CLOUD_SDK_API_KEY"]
+ACCOUNT = os.environ["FLEETBOX_ACCOUNT_ID"]
+
+
+def expect(cond, what):
+    if not cond:
+        print("FAILED: " + what, file=sys.stderr)
+        sys.exit(1)
+    print("ok: " + what)
+
+
+def status_of(call):
+    try:
+        call()
+    except ApiErrorResponse as e:
+        return e.status_code
+    return 200
+
+
+sdk = SDK(api_key=KEY, host=HOST)
+f = sdk.foundation
+
+# The account and the key this script runs with.
+me = f.account().me()
+expect(me.id == ACCOUNT, "Account().me() is the server's account")
+expect(me.status == "ACTIVE", "the account is ACTIVE")
+key = f.api_key().me()
+expect(key.key == KEY[:79], "ApiKey().me() shows the public part of this key")
+
+# Users: create, read after write, update, list in pages of two, filter.
+made = []
+for i in range(5):
+    u = f.user(
+        email="sdk-user%d@example.com" % i,
+        username="sdkuser%d" % i,
+        full_name="SDK User %d" % i,
+        password="Sdk-password-%d!x" % i,
+    ).create()
+    made.append(u)
+expect(all(u.status == "ACTIVE" for u in made), "users made with a password are ACTIVE")
+back = f.user(id=made[0].id).read()
+expect(back.full_name == "SDK User 0", "a user reads back as written")
+back.phone_number = "+47 22 00 00 00"
+back.update()
+again = f.user(id=made[0].id).read()
+expect(again.phone_number == "+47 22 00 00 00", "an update is kept")
+expect(again.full_name == "SDK User 0", "an update keeps what it did not change")
+listed = list(f.user().list(page_size=2))
+emails = [u.email for u in listed]
+expect(len(listed) == 6, "six users listed through pages of two (got %d)" % len(listed))
+expect(len(set(emails)) == 6, "no user twice across pages")
+newest_first = [u.email for u in f.user().list(order="DESC", page_size=2)]
+expect(newest_first == list(reversed(emails)), "DESC pages are the reverse order")
+flt = ApiFilter()
+flt.add_filter("email", "eq", "sdk-user3@example.com")
+one = list(f.user().list(filter=flt))
+expect(len(one) == 1 and one[0].username == "sdkuser3", "email filter finds one user")
+
+# A user made without a password gets one, shown once, and must change it.
+reset = f.user(email="sdk-nopass@example.com").create()
+expect(reset.status == "RESET", "a user made without a password is RESET")
+expect(reset.password and len(reset.password) >= 16, "its generated password is returned")
+
+# Errors surface as the SDK's exceptions with the server's status.
+dup = status_of(lambda: f.user(email="sdk-user1@example.com", password="Another-pass-1!").create())
+expect(dup == 409, "a duplicate email is 409 (got %s)" % dup)
+missing = status_of(lambda: f.user(id="0" * 32).read())
+expect(missing == 404, "an unknown user is 404 (got %s)" % missing)
+
+# API keys: a new key works at once for its own calls; delete it and it is refused.
+k = f.api_key(name="sdk-made").create()
+expect(k.key.startswith("ak_") and len(k.key) == 111, "a new key comes with its secret")
+sdk2 = SDK(api_key=k.key, host=HOST)
+expect(sdk2.foundation.api_key().me().name == "sdk-made", "the new key authenticates")
+k2 = f.api_key(id=k.id).read()
+expect(k2.key == k.key[:79], "a key reads back without its secret")
+k2.name = "sdk-renamed"
+k2.update()
+expect(f.api_key(id=k.id).read().name == "sdk-renamed", "a key is renamed")
+keys = list(f.api_key().list(page_size=2))
+expect(any(x.id == k.id for x in keys), "the new key is listed")
+f.api_key(id=k.id).delete()
+gone = status_of(lambda: sdk2.foundation.api_key().me())
+expect(gone == 401, "a deleted key is refused at once (got %s)" % gone)
+
+# Delete a user.
+f.user(id=made[4].id).delete()
+expect(status_of(lambda: f.user(id=made[4].id).read()) == 404, "a deleted user is gone")
+
+# The older interface: AccountManagementAPI.
+api = AccountManagementAPI(dict(api_key=KEY, host=HOST))
+acct = api.get_account()
+expect(acct.id == ACCOUNT, "AccountManagementAPI.get_account")
+groups = list(api.list_groups())
+admins = [g for g in groups if g.name == "Administrators"]
+expect(len(admins) == 1, "the Administrators group is listed")
+members = list(api.list_group_users(admins[0].id))
+expect(any(m.email == "admin@example.com" for m in members), "the administrator is in it")
+users = list(api.list_users(page_size=2))
+expect(len(users) == 6, "list_users pages through every user (got %d)" % len(users))
+print("all SDK checks passed")
