@@ -441,7 +441,11 @@ pub async fn resolve(db: &Db, hasher: &Arc<Vault>, credential: &str) -> Result<P
         if tenant_status != "active" {
             return Err(Error::Unauthorized("tenant account suspended".into()));
         }
-        if owner.is_some() && owner_status.as_deref() != Some("active") {
+        if owner.is_some()
+            && !owner_status
+                .as_deref()
+                .is_some_and(super::users::may_sign_in)
+        {
             return Err(Error::Unauthorized("the key's owner is not active".into()));
         }
         super::sessions::note_use_in(

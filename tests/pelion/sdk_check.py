@@ -112,4 +112,27 @@ members = list(api.list_group_users(admins[0].id))
 expect(any(m.email == "admin@example.com" for m in members), "the administrator is in it")
 users = list(api.list_users(page_size=2))
 expect(len(users) == 6, "list_users pages through every user (got %d)" % len(users))
+# Sub-accounts: made with an administrator and a key, managed through the tenant forms.
+sub = f.account(
+    display_name="SDK Sub",
+    end_market="IT",
+    admin_email="sub-admin@example.com",
+    admin_password="Sub-admin-pass-1!",
+).create()
+expect(len(sub.id) == 32, "Account().create() makes a sub-account")
+expect(sub.admin_key and len(sub.admin_key) == 111, "with its first API key, shown once")
+subs = list(f.account().list())
+expect([a.id for a in subs] == [sub.id], "Account().list() lists the sub-account")
+expect(f.account(id=sub.id).read().display_name == "SDK Sub", "a sub-account reads back")
+f.subtenant_user(account_id=sub.id, email="sub-user@example.com", password="Sub-user-pass-1!").create()
+sub_users = sorted(u.email for u in sub.users())
+expect(sub_users == ["sub-admin@example.com", "sub-user@example.com"], "its users, through the tenant form")
+sub_sdk = SDK(api_key=sub.admin_key, host=HOST)
+expect(sub_sdk.foundation.account().me().id == sub.id, "its key acts in the sub-account")
+theirs = sorted(u.email for u in sub_sdk.foundation.user().list())
+expect(theirs == sub_users, "the sub-account's administrator sees its users only")
+expect(
+    status_of(lambda: sub_sdk.foundation.account(id=ACCOUNT).read()) == 404,
+    "and not the parent account",
+)
 print("all SDK checks passed")

@@ -3,27 +3,27 @@
 //! manages everyone's and their groups. The secret is shown once, when a key is made or its
 //! secret reset; `/v3/api-keys/me` is the key the request came with.
 
+use super::acting::{Acting, TENANT, TENANT_BASE};
 use super::members::{membership, page_of};
 use super::views::{key_json, manages_keys};
-use super::wire::{self, hex, id_in, id_list, Body, Filters};
+use super::wire::{self, hex, id_list, Body, Filters};
 use crate::api::extract::Json;
 use crate::api::paging::PelionPage;
 use crate::api::routes::{get, post, Routes};
 use crate::api::state::AppState;
 use crate::core::api_keys::{self, ApiKey, KeyChange, KeyFilter, NewKey};
-use crate::core::audit::{self, Entry};
+use crate::core::audit;
 use crate::core::groups::{self, GroupFilter, Members};
 use crate::core::principal::Kind;
 use crate::core::Principal;
 use crate::error::{Error, Result};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 pub fn self_service_routes() -> Routes {
-    Routes::new()
-        .route("/v3/api-keys", "self/api-keys", get(list).post(create))
+    keys_at("/v3", "self/api-keys")
         .route(
             "/v3/api-keys/me",
             "self/api-keys",
@@ -34,30 +34,46 @@ pub fn self_service_routes() -> Routes {
             "self/api-keys",
             get(my_groups).post(join_me).delete(leave_me),
         )
+}
+
+/// Group membership of any key (administrators only), and every route of the tenant form,
+/// for an administrator of the parent.
+pub fn management_routes() -> Routes {
+    groups_at("/v3", "api-keys/{id}")
+        .merge(keys_at(TENANT_BASE, TENANT))
+        .merge(groups_at(TENANT_BASE, TENANT))
+}
+
+fn keys_at(base: &str, resource: &str) -> Routes {
+    Routes::new()
         .route(
-            "/v3/api-keys/{id}",
-            "self/api-keys",
+            &format!("{base}/api-keys"),
+            resource,
+            get(list).post(create),
+        )
+        .route(
+            &format!("{base}/api-keys/{{id}}"),
+            resource,
             get(show).put(update).delete(remove),
         )
         .route(
-            "/v3/api-keys/{id}/reset-secret",
-            "self/api-keys",
+            &format!("{base}/api-keys/{{id}}/reset-secret"),
+            resource,
             post(reset),
         )
 }
 
-/// Group membership of any key: administrators only.
-pub fn management_routes() -> Routes {
+fn groups_at(base: &str, resource: &str) -> Routes {
     Routes::new().route(
-        "/v3/api-keys/{id}/groups",
-        "api-keys/{id}",
+        &format!("{base}/api-keys/{{id}}/groups"),
+        resource,
         get(key_groups).post(join).delete(leave),
     )
 }
 
 /// A key the caller may see and change: any for an administrator, else their own.
-async fn reachable(state: &AppState, p: &Principal, raw_id: &str) -> Result<ApiKey> {
-    let k = api_keys::get(&state.db, &p.tenant_id, &id_in(raw_id, "API key")?).await?;
+async fn reachable(state: &AppState, p: &Principal, a: &Acting) -> Result<ApiKey> {
+    let k = api_keys::get(&state.db, &a.tenant, &a.id("id", "API key")?).await?;
     let own = !p.user_id.is_empty() && k.owner_id.as_deref() == Some(p.user_id.as_str());
     if own || manages_keys(p) || (p.kind == Kind::ApiKey && p.token_id == k.id) {
         Ok(k)
@@ -79,6 +95,7 @@ async fn current(state: &AppState, p: &Principal) -> Result<ApiKey> {
 async fn list(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
     let page = PelionPage::from_query(&q, 50)?;
@@ -99,13 +116,18 @@ async fn list(
         public_key: f.get("key__eq").map(str::to_string),
         ..Default::default()
     };
-    let listed = api_keys::list_filtered(&state.db, &p.tenant_id, filter, &page.query()).await?;
+    let listed = api_keys::list_filtered(&state.db, &a.tenant, filter, &page.query()).await?;
     Ok(axum::Json(page.listed(&listed, |k| key_json(k, None))))
 }
 
 /// Checks the groups a caller puts a key in: an administrator any of the account's, others
 /// none (a key cannot lift itself above its owner).
-async fn groups_for(state: &AppState, p: &Principal, raw: &[String]) -> Result<Vec<String>> {
+async fn groups_for(
+    state: &AppState,
+    p: &Principal,
+    a: &Acting,
+    raw: &[String],
+) -> Result<Vec<String>> {
     let ids = wire::ids_in(raw, "groups")?;
     if !ids.is_empty() && !manages_keys(p) {
         return Err(Error::Forbidden(
@@ -113,7 +135,7 @@ async fn groups_for(state: &AppState, p: &Principal, raw: &[String]) -> Result<V
         ));
     }
     for id in &ids {
-        groups::get(&state.db, &p.tenant_id, id)
+        groups::get(&state.db, &a.tenant, id)
             .await
             .map_err(|_| Error::invalid("groups", format!("no such group: {}", hex(id))))?;
     }
@@ -128,6 +150,7 @@ fn status_from(b: &mut Body) -> Option<bool> {
 async fn create(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     let mut b = Body::new(body)?;
@@ -147,14 +170,21 @@ async fn create(
             }
             Some(id)
         }
+        // In a sub-account the caller is no user of it: the owner must be named.
+        None if !a.own => {
+            return Err(Error::invalid(
+                "owner",
+                "owner is required: a key made in a sub-account belongs to one of its users",
+            ))
+        }
         None => (!p.user_id.is_empty()).then(|| p.user_id.clone()),
     };
-    let role_ids = groups_for(&state, &p, &raw_groups).await?;
+    let role_ids = groups_for(&state, &p, &a, &raw_groups).await?;
     let made = api_keys::create(
         &state.db,
         &state.credentials.api_key_hash,
         NewKey {
-            tenant_id: p.tenant_id.clone(),
+            tenant_id: a.tenant.clone(),
             owner_id: owner,
             name: name.unwrap_or_default(),
             role_ids,
@@ -164,7 +194,8 @@ async fn create(
     .await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "create", "api_key", &made.info.id).detail(json!({ "name": made.info.name })),
+        a.entry(&p, "create", "api_key", &made.info.id)
+            .detail(json!({ "name": made.info.name })),
     )
     .await?;
     Ok((
@@ -173,13 +204,9 @@ async fn create(
     ))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Value>> {
+async fn show(State(state): State<AppState>, p: Principal, a: Acting) -> Result<axum::Json<Value>> {
     Ok(axum::Json(key_json(
-        &reachable(&state, &p, &id).await?,
+        &reachable(&state, &p, &a).await?,
         None,
     )))
 }
@@ -190,7 +217,13 @@ async fn show_me(State(state): State<AppState>, p: Principal) -> Result<axum::Js
 
 /// A `PUT`: name (required, as Pelion has it), status and owner; the owner changes only by
 /// an administrator.
-async fn change(state: &AppState, p: &Principal, k: &ApiKey, body: Value) -> Result<ApiKey> {
+async fn change(
+    state: &AppState,
+    p: &Principal,
+    a: &Acting,
+    k: &ApiKey,
+    body: Value,
+) -> Result<ApiKey> {
     let mut b = Body::new(body)?;
     let name = b.required_text("name");
     let owner = b.text("owner").flatten();
@@ -223,7 +256,7 @@ async fn change(state: &AppState, p: &Principal, k: &ApiKey, body: Value) -> Res
     }
     let updated = api_keys::update(
         &state.db,
-        &p.tenant_id,
+        &a.tenant,
         &k.id,
         KeyChange {
             name,
@@ -234,7 +267,8 @@ async fn change(state: &AppState, p: &Principal, k: &ApiKey, body: Value) -> Res
     .await?;
     audit::record(
         &state.db,
-        Entry::by(p, "update", "api_key", &k.id).detail(json!({ "name": updated.name })),
+        a.entry(p, "update", "api_key", &k.id)
+            .detail(json!({ "name": updated.name })),
     )
     .await?;
     Ok(updated)
@@ -243,12 +277,12 @@ async fn change(state: &AppState, p: &Principal, k: &ApiKey, body: Value) -> Res
 async fn update(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    let k = reachable(&state, &p, &id).await?;
+    let k = reachable(&state, &p, &a).await?;
     Ok(axum::Json(key_json(
-        &change(&state, &p, &k, body).await?,
+        &change(&state, &p, &a, &k, body).await?,
         None,
     )))
 }
@@ -256,25 +290,23 @@ async fn update(
 async fn update_me(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
     let k = current(&state, &p).await?;
     Ok(axum::Json(key_json(
-        &change(&state, &p, &k, body).await?,
+        &change(&state, &p, &a, &k, body).await?,
         None,
     )))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    let k = reachable(&state, &p, &id).await?;
-    api_keys::delete(&state.db, &p.tenant_id, &k.id).await?;
+async fn remove(State(state): State<AppState>, p: Principal, a: Acting) -> Result<StatusCode> {
+    let k = reachable(&state, &p, &a).await?;
+    api_keys::delete(&state.db, &a.tenant, &k.id).await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "delete", "api_key", &k.id).detail(json!({ "name": k.name })),
+        a.entry(&p, "delete", "api_key", &k.id)
+            .detail(json!({ "name": k.name })),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -284,19 +316,15 @@ async fn remove(
 async fn reset(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
 ) -> Result<axum::Json<Value>> {
-    let k = reachable(&state, &p, &id).await?;
-    let made = api_keys::reset_secret(
-        &state.db,
-        &state.credentials.api_key_hash,
-        &p.tenant_id,
-        &k.id,
-    )
-    .await?;
+    let k = reachable(&state, &p, &a).await?;
+    let made = api_keys::reset_secret(&state.db, &state.credentials.api_key_hash, &a.tenant, &k.id)
+        .await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "reset_secret", "api_key", &k.id).detail(json!({ "name": k.name })),
+        a.entry(&p, "reset_secret", "api_key", &k.id)
+            .detail(json!({ "name": k.name })),
     )
     .await?;
     Ok(axum::Json(key_json(&made.info, Some(&made.key))))
@@ -304,7 +332,7 @@ async fn reset(
 
 async fn groups_page(
     state: &AppState,
-    p: &Principal,
+    a: &Acting,
     key: &ApiKey,
     q: &HashMap<String, String>,
 ) -> Result<Value> {
@@ -314,26 +342,27 @@ async fn groups_page(
         member_key: Some(key.id.clone()),
         ..Default::default()
     };
-    page_of(state, p, f, &page).await
+    page_of(state, a, f, &page).await
 }
 
 async fn key_groups(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
-    let k = reachable(&state, &p, &id).await?;
-    Ok(axum::Json(groups_page(&state, &p, &k, &q).await?))
+    let k = reachable(&state, &p, &a).await?;
+    Ok(axum::Json(groups_page(&state, &a, &k, &q).await?))
 }
 
 async fn my_groups(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
     let k = current(&state, &p).await?;
-    Ok(axum::Json(groups_page(&state, &p, &k, &q).await?))
+    Ok(axum::Json(groups_page(&state, &a, &k, &q).await?))
 }
 
 /// The key joins or leaves the groups listed in the body (a bare list of group ids); joining
@@ -341,63 +370,66 @@ async fn my_groups(
 async fn key_membership(
     state: &AppState,
     p: &Principal,
+    a: &Acting,
     k: &ApiKey,
     body: Value,
     add: bool,
 ) -> Result<Value> {
     let group_ids = id_list(body, "groups")?;
     if add {
-        groups_for(state, p, &group_ids).await?;
+        groups_for(state, p, a, &group_ids).await?;
     }
     let m = Members {
         keys: vec![k.id.clone()],
         ..Default::default()
     };
-    membership(state, p, group_ids, m, add, ("api_key", &k.id), "groups").await
+    membership(state, p, a, group_ids, m, add, ("api_key", &k.id), "groups").await
 }
 
 async fn join(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    let k = reachable(&state, &p, &id).await?;
+    let k = reachable(&state, &p, &a).await?;
     Ok(axum::Json(
-        key_membership(&state, &p, &k, body, true).await?,
+        key_membership(&state, &p, &a, &k, body, true).await?,
     ))
 }
 
 async fn leave(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    let k = reachable(&state, &p, &id).await?;
+    let k = reachable(&state, &p, &a).await?;
     Ok(axum::Json(
-        key_membership(&state, &p, &k, body, false).await?,
+        key_membership(&state, &p, &a, &k, body, false).await?,
     ))
 }
 
 async fn join_me(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
     let k = current(&state, &p).await?;
     Ok(axum::Json(
-        key_membership(&state, &p, &k, body, true).await?,
+        key_membership(&state, &p, &a, &k, body, true).await?,
     ))
 }
 
 async fn leave_me(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
     let k = current(&state, &p).await?;
     Ok(axum::Json(
-        key_membership(&state, &p, &k, body, false).await?,
+        key_membership(&state, &p, &a, &k, body, false).await?,
     ))
 }

@@ -1,10 +1,11 @@
 //! Group membership changes and group pages, shared by the user, API-key and group routes.
 
+use super::acting::Acting;
 use super::views::group_json;
 use super::wire;
 use crate::api::paging::PelionPage;
 use crate::api::state::AppState;
-use crate::core::audit::{self, Entry};
+use crate::core::audit;
 use crate::core::groups::{self, GroupFilter, Members};
 use crate::core::Principal;
 use crate::error::Result;
@@ -13,11 +14,11 @@ use serde_json::{json, Value};
 /// A page of groups as a list envelope.
 pub async fn page_of(
     state: &AppState,
-    p: &Principal,
+    a: &Acting,
     filter: GroupFilter,
     page: &PelionPage,
 ) -> Result<Value> {
-    let listed = groups::list(&state.db, &p.tenant_id, filter, &page.query()).await?;
+    let listed = groups::list(&state.db, &a.tenant, filter, &page.query()).await?;
     Ok(page.listed(&listed, group_json))
 }
 
@@ -27,6 +28,7 @@ pub async fn page_of(
 pub async fn membership(
     state: &AppState,
     p: &Principal,
+    a: &Acting,
     group_ids: Vec<String>,
     m: Members,
     add: bool,
@@ -40,13 +42,13 @@ pub async fn membership(
         "api_keys": m.keys,
     });
     if add {
-        groups::add(&state.db, &p.tenant_id, group_ids, m, field).await?;
+        groups::add(&state.db, &a.tenant, group_ids, m, field).await?;
     } else {
-        groups::remove(&state.db, &p.tenant_id, group_ids, m, &p.user_id, field).await?;
+        groups::remove(&state.db, &a.tenant, group_ids, m, &p.user_id, field).await?;
     }
     audit::record(
         &state.db,
-        Entry::by(p, "update", audit_type, id).detail(detail),
+        a.entry(p, "update", audit_type, id).detail(detail),
     )
     .await?;
     let shown = match audit_type {

@@ -4,6 +4,7 @@
 //! (`errors`), lists in its envelope (`crate::api::paging::PelionPage`).
 
 pub mod accounts;
+pub mod acting;
 pub mod api_keys;
 pub mod errors;
 pub mod groups;

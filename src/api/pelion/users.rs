@@ -1,34 +1,45 @@
 //! `/v3/users`: the account's users (the same people who sign in to the Mender API and the web
 //! UI), the caller as `/v3/users/me`, and a user's groups.
 
+use super::acting::{Acting, TENANT, TENANT_BASE};
 use super::members::{membership, page_of};
 use super::views::{filter_from, rendered, status_in, users_envelope, STATUSES};
-use super::wire::{self, hex, id_in, id_list, Body, Filters};
+use super::wire::{self, hex, id_list, Body, Filters};
 use crate::api::extract::Json;
 use crate::api::paging::PelionPage;
 use crate::api::routes::{get, Routes};
 use crate::api::state::AppState;
-use crate::core::audit::{self, Entry};
+use crate::core::audit;
 use crate::core::groups::{self, GroupFilter, Members};
 use crate::core::users::{self, Edit, NewUser, ProfileChange, User};
 use crate::core::Principal;
 use crate::error::{Error, Result};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+/// The own form (`/v3/users`, resources `users…`) and the tenant form
+/// (`/v3/accounts/{account_id}/users`, the sub-account's resource).
 pub fn management_routes() -> Routes {
+    users_at("/v3", &|r| r.to_string()).merge(users_at(TENANT_BASE, &|_| TENANT.to_string()))
+}
+
+fn users_at(base: &str, resource: &dyn Fn(&str) -> String) -> Routes {
     Routes::new()
-        .route("/v3/users", "users", get(list).post(create))
         .route(
-            "/v3/users/{id}",
-            "users/{id}",
+            &format!("{base}/users"),
+            &resource("users"),
+            get(list).post(create),
+        )
+        .route(
+            &format!("{base}/users/{{id}}"),
+            &resource("users/{id}"),
             get(show).put(update).delete(remove),
         )
         .route(
-            "/v3/users/{id}/groups",
-            "users/{id}",
+            &format!("{base}/users/{{id}}/groups"),
+            &resource("users/{id}"),
             get(user_groups).post(join).delete(leave),
         )
 }
@@ -45,18 +56,18 @@ const LIST_FILTERS: &[(&str, &[&str])] = &[
 
 async fn list(
     State(state): State<AppState>,
-    p: Principal,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
     let page = PelionPage::from_query(&q, 50)?;
     let filter = filter_from(&Filters::parse(&q, LIST_FILTERS)?)?;
-    let listed = users::list(&state.db, &p.tenant_id, filter, &page.query()).await?;
+    let listed = users::list(&state.db, &a.tenant, filter, &page.query()).await?;
     Ok(axum::Json(users_envelope(&state, &page, listed).await?))
 }
 
 /// A password for a user made without one: 24 characters of every class, so any policy
 /// this server can be configured with accepts it.
-fn generated_password() -> String {
+pub fn generated_password() -> String {
     use base64::Engine;
     let raw =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(15));
@@ -92,6 +103,7 @@ async fn role_names(state: &AppState, tenant: &str, raw: &[String]) -> Result<Ve
 async fn create(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
@@ -107,7 +119,7 @@ async fn create(
     let profile = profile_from(&mut b);
     b.finish()?;
     let email = email.unwrap_or_default();
-    let roles = role_names(&state, &p.tenant_id, &groups).await?;
+    let roles = role_names(&state, &a.tenant, &groups).await?;
     let (status, shown_password) = match (action, &password) {
         ("invite", _) => ("invited", None),
         (_, Some(_)) => ("active", None),
@@ -116,7 +128,7 @@ async fn create(
     let u = users::create(
         &state.db,
         NewUser {
-            tenant_id: p.tenant_id.clone(),
+            tenant_id: a.tenant.clone(),
             email: Some(email.trim().to_string()),
             username,
             password: password
@@ -131,7 +143,8 @@ async fn create(
     .await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "create", "user", &u.id).detail(json!({ "email": u.email })),
+        a.entry(&p, "create", "user", &u.id)
+            .detail(json!({ "email": u.email })),
     )
     .await?;
     let mut v = rendered(&state, &u).await?;
@@ -141,12 +154,8 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(v)))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Value>> {
-    let u = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+async fn show(State(state): State<AppState>, a: Acting) -> Result<axum::Json<Value>> {
+    let u = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     Ok(axum::Json(rendered(&state, &u).await?))
 }
 
@@ -185,6 +194,7 @@ fn change_from(body: Value) -> Result<Change> {
 async fn apply(
     state: &AppState,
     p: &Principal,
+    a: &Acting,
     target: &User,
     c: Change,
     own: bool,
@@ -205,7 +215,7 @@ async fn apply(
             user_id: &p.user_id,
             token_id: &p.token_id,
         };
-        users::update(&state.db, &p.tenant_id, &target.id, change, actor).await?;
+        users::update(&state.db, &a.tenant, &target.id, change, actor).await?;
     }
     if c.edit.status.as_ref().is_some_and(|s| *s != target.status) && (own || !admin) {
         return Err(Error::Forbidden(
@@ -213,7 +223,7 @@ async fn apply(
         ));
     }
     if let Some(raw) = c.groups {
-        let names = role_names(state, &p.tenant_id, &raw).await?;
+        let names = role_names(state, &a.tenant, &raw).await?;
         let mut now = target.roles.clone();
         now.sort();
         let mut want = names.clone();
@@ -232,7 +242,7 @@ async fn apply(
                 user_id: &p.user_id,
                 token_id: &p.token_id,
             };
-            users::update(&state.db, &p.tenant_id, &target.id, change, actor).await?;
+            users::update(&state.db, &a.tenant, &target.id, change, actor).await?;
         }
     }
     if let Some(on) = c.totp.filter(|on| *on != target.totp_enabled) {
@@ -243,15 +253,13 @@ async fn apply(
                  (POST /api/management/v1/useradm/2faqr, then 2faverify)",
             ));
         }
-        state
-            .tfa
-            .disable(&state.db, &p.tenant_id, &target.id)
-            .await?;
+        state.tfa.disable(&state.db, &a.tenant, &target.id).await?;
     }
-    let u = users::edit(&state.db, &p.tenant_id, &target.id, c.edit).await?;
+    let u = users::edit(&state.db, &a.tenant, &target.id, c.edit).await?;
     audit::record(
         &state.db,
-        Entry::by(p, "update", "user", &u.id).detail(json!({ "email": u.email })),
+        a.entry(p, "update", "user", &u.id)
+            .detail(json!({ "email": u.email })),
     )
     .await?;
     Ok(u)
@@ -260,28 +268,25 @@ async fn apply(
 async fn update(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    let target = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+    let target = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     let own = target.id == p.user_id;
-    let u = apply(&state, &p, &target, change_from(body)?, own).await?;
+    let u = apply(&state, &p, &a, &target, change_from(body)?, own).await?;
     Ok(axum::Json(rendered(&state, &u).await?))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    let id = id_in(&id, "user")?;
+async fn remove(State(state): State<AppState>, p: Principal, a: Acting) -> Result<StatusCode> {
+    let id = a.id("id", "user")?;
     if id == p.user_id {
         return Err(Error::bad_request("you cannot delete yourself"));
     }
-    let u = users::delete(&state.db, &p.tenant_id, &id).await?;
+    let u = users::delete(&state.db, &a.tenant, &id).await?;
     audit::record(
         &state.db,
-        Entry::by(&p, "delete", "user", &u.id).detail(json!({ "email": u.email })),
+        a.entry(&p, "delete", "user", &u.id)
+            .detail(json!({ "email": u.email })),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -305,61 +310,61 @@ async fn me(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Va
 async fn update_me(
     State(state): State<AppState>,
     p: Principal,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
     let target = me_user(&state, &p).await?;
-    let u = apply(&state, &p, &target, change_from(body)?, true).await?;
+    let u = apply(&state, &p, &a, &target, change_from(body)?, true).await?;
     Ok(axum::Json(rendered(&state, &u).await?))
 }
 
 async fn user_groups(
     State(state): State<AppState>,
-    p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>> {
     let page = PelionPage::from_query(&q, 50)?;
     Filters::parse(&q, &[])?;
-    let u = users::get(&state.db, &p.tenant_id, &id_in(&id, "user")?).await?;
+    let u = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     let f = GroupFilter {
         member_user: Some(u.id),
         ..Default::default()
     };
-    Ok(axum::Json(page_of(&state, &p, f, &page).await?))
+    Ok(axum::Json(page_of(&state, &a, f, &page).await?))
 }
 
 async fn join(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    member_change(&state, &p, &id, body, true).await
+    member_change(&state, &p, &a, body, true).await
 }
 
 async fn leave(
     State(state): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    a: Acting,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>> {
-    member_change(&state, &p, &id, body, false).await
+    member_change(&state, &p, &a, body, false).await
 }
 
 /// A user joins or leaves the groups listed in the body (a bare list of group ids).
 async fn member_change(
     state: &AppState,
     p: &Principal,
-    id: &str,
+    a: &Acting,
     body: Value,
     add: bool,
 ) -> Result<axum::Json<Value>> {
-    let u = users::get(&state.db, &p.tenant_id, &id_in(id, "user")?).await?;
+    let u = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     let m = Members {
         users: vec![u.id.clone()],
         ..Default::default()
     };
     let ids = id_list(body, "groups")?;
-    let done = membership(state, p, ids, m, add, ("user", &u.id), "groups");
+    let done = membership(state, p, a, ids, m, add, ("user", &u.id), "groups");
     Ok(axum::Json(done.await?))
 }

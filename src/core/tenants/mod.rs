@@ -231,6 +231,63 @@ pub async fn search(db: &Db, s: Search, offset: u64, limit: u64) -> Result<(Vec<
     .await
 }
 
+/// Which sub-tenants a list shows (all the parent's direct sub-tenants unless narrowed).
+#[derive(Debug, Clone, Default)]
+pub struct ChildFilter {
+    /// `active` / `suspended`; empty: any.
+    pub statuses: Vec<String>,
+    pub not_statuses: Vec<String>,
+    /// Values of the tenant's `account` settings that must match: (key, value) exactly…
+    pub setting_eq: Vec<(String, String)>,
+    /// …or contain the value, without case.
+    pub setting_like: Vec<(String, String)>,
+}
+
+/// A page (cursor or offset) of `parent`'s direct sub-tenants, oldest first.
+pub async fn children(
+    db: &Db,
+    parent: &str,
+    f: ChildFilter,
+    q: &crate::core::paging::Query,
+) -> Result<crate::core::paging::Listed<Tenant>> {
+    use rusqlite::types::Value as SqlValue;
+    let (parent, q) = (parent.to_string(), q.clone());
+    db.read(move |conn| {
+        let mut cond = vec!["parent_id = ?".to_string()];
+        let mut args: Vec<SqlValue> = vec![parent.into()];
+        for (values, not) in [(&f.statuses, ""), (&f.not_statuses, "NOT ")] {
+            if !values.is_empty() {
+                cond.push(format!(
+                    "status {not}IN ({})",
+                    vec!["?"; values.len()].join(", ")
+                ));
+                args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
+            }
+        }
+        let setting = "json_extract((SELECT value FROM tenant_settings s
+                          WHERE s.tenant_id = tenants.id), '$.account.' || ?)";
+        for (k, v) in &f.setting_eq {
+            cond.push(format!("{setting} = ?"));
+            args.extend([SqlValue::Text(k.clone()), SqlValue::Text(v.clone())]);
+        }
+        for (k, v) in &f.setting_like {
+            cond.push(format!(
+                "instr(lower(COALESCE({setting}, '')), lower(?)) > 0"
+            ));
+            args.extend([SqlValue::Text(k.clone()), SqlValue::Text(v.clone())]);
+        }
+        q.run(
+            conn,
+            "tenants",
+            COLUMNS,
+            &cond.join(" AND "),
+            args,
+            from_row,
+        )
+    })
+    .await
+}
+
 pub(crate) fn get_in(conn: &Connection, id: &str) -> Result<Tenant> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM tenants WHERE id = ?1"),
