@@ -14,6 +14,35 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Sends a mail in the background and records how it went in the tenant's notification log
+/// (`what` describes the mail there; the body, which may carry a link's secret, is not kept).
+/// Without a mail server the attempt is logged as failed, saying so.
+pub fn send_logged(
+    db: crate::db::Db,
+    mailer: Option<Mailer>,
+    tenant: String,
+    to: String,
+    subject: String,
+    what: String,
+    body: String,
+) {
+    tokio::spawn(async move {
+        let outcome = match &mailer {
+            None => Err("no mail server is configured (smtp_url)".to_string()),
+            Some(m) => m.send(&to, &subject, body).await.map_err(|e| e.to_string()),
+        };
+        match &outcome {
+            Ok(()) => tracing::info!(subject = %subject, "mail sent"),
+            Err(e) => tracing::warn!(subject = %subject, "mail not sent: {e}"),
+        }
+        if let Err(e) =
+            crate::core::notifications::record(&db, &tenant, &to, &subject, &what, outcome).await
+        {
+            tracing::warn!("recording a mail in the notification log: {e}");
+        }
+    });
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     url: SmtpUrl,

@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod extract;
 pub mod health;
 pub mod internal;
+pub mod mail_links;
 pub mod mapped_file;
 pub mod mender;
 pub mod paging;

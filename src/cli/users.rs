@@ -39,6 +39,12 @@ pub enum UserCommand {
         /// The user's email.
         email: String,
     },
+    /// Print a new link for a user's open invitation (the earlier link stops working); for a
+    /// server without a mail server, whose invitations are not mailed.
+    InviteLink {
+        /// The invited user's email.
+        email: String,
+    },
 }
 
 pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
@@ -112,6 +118,7 @@ pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
             Ok(())
         }
         UserCommand::ResetLink { email } => reset_link(&db, &config, &email).await,
+        UserCommand::InviteLink { email } => invite_link(&db, &config, &email).await,
     };
     db.close();
     result
@@ -119,6 +126,47 @@ pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
 
 /// How changes made here are named in the audit trail.
 pub(super) const CLI: &str = "command line";
+
+/// Links made here point at `public_url`, else this machine's HTTPS (or HTTP) listener.
+fn link_base(config: &Config) -> String {
+    if !config.public_url.is_empty() {
+        config.public_url.clone()
+    } else if let Some(a) = config.listen_addr() {
+        format!("https://localhost:{}", a.port())
+    } else if let Some(a) = config.http_addr() {
+        format!("http://localhost:{}", a.port())
+    } else {
+        "https://localhost:8443".into()
+    }
+}
+
+/// `user invite-link`: a fresh secret for the user's open invitation.
+async fn invite_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<(), String> {
+    let issued = crate::core::invitations::relink(db, email)
+        .await
+        .map_err(|e| e.to_string())?;
+    let inv = &issued.invitation;
+    audit::record(
+        db,
+        crate::core::audit::Entry::system_via(
+            &inv.tenant_id,
+            "invitation_link",
+            "user",
+            &inv.user_id,
+            &inv.email,
+            CLI,
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let link = crate::core::password_reset::link(&link_base(config), &issued.secret);
+    println!("{link}");
+    eprintln!(
+        "accept by choosing a password, until {}",
+        crate::core::rfc3339(inv.expires_ts)
+    );
+    Ok(())
+}
 
 /// `user reset-link`: a reset secret made like the API's, with a link based on `public_url`,
 /// else this machine's HTTPS (or HTTP) listener on localhost.
@@ -128,15 +176,7 @@ async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no active user with email {email}"))?;
-    let base = if !config.public_url.is_empty() {
-        config.public_url.clone()
-    } else if let Some(a) = config.listen_addr() {
-        format!("https://localhost:{}", a.port())
-    } else if let Some(a) = config.http_addr() {
-        format!("http://localhost:{}", a.port())
-    } else {
-        "https://localhost:8443".into()
-    };
+    let base = link_base(config);
     let a = &issued.account;
     audit::record(
         db,

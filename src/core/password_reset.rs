@@ -29,7 +29,7 @@ pub struct Issued {
     pub expires_ts: i64,
 }
 
-fn hash(secret: &str) -> String {
+pub(crate) fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.trim().as_bytes()))
 }
 
@@ -74,7 +74,8 @@ pub async fn start(db: &Db, email: &str, ttl_secs: u64) -> Result<Option<Issued>
         )?;
         if let Some(a) = row {
             conn.execute(
-                "DELETE FROM password_resets WHERE user_id = ?1 AND used_ts IS NULL",
+                "DELETE FROM password_resets
+                 WHERE user_id = ?1 AND used_ts IS NULL AND invitation_id IS NULL",
                 [&a.user_id],
             )?;
             conn.execute(
@@ -111,7 +112,8 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
                     "SELECT u.id, u.tenant_id, COALESCE(u.email, u.username) FROM password_resets r
                      JOIN users u ON u.id = r.user_id
                      WHERE r.secret_hash = ?1 AND r.used_ts IS NULL AND r.expires_ts > ?2
-                       AND u.status = 'active'",
+                       AND (u.status IN ('active', 'reset')
+                            OR (u.status = 'invited' AND r.invitation_id IS NOT NULL))",
                     params![h2, now_ms()],
                     |r| {
                         Ok(Account {
@@ -139,10 +141,22 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
         if n == 0 {
             return Err(bad_secret());
         }
+        // A new password ends a `reset` status; an invitation's link accepts the invitation.
         conn.execute(
-            "UPDATE users SET password_hash = ?1, updated_ts = ?2 WHERE id = ?3",
+            "UPDATE users SET password_hash = ?1, updated_ts = ?2, password_changed_ts = ?2,
+                    etag = etag + 1,
+                    status = CASE WHEN status IN ('reset', 'invited') THEN 'active' ELSE status END
+             WHERE id = ?3",
             params![pw_hash, now, u],
         )?;
+        let invitation: Option<String> = conn.query_row(
+            "SELECT invitation_id FROM password_resets WHERE secret_hash = ?1",
+            [&h],
+            |r| r.get(0),
+        )?;
+        if let Some(inv) = invitation {
+            accept_invitation_in(conn, &inv)?;
+        }
         conn.execute(
             "DELETE FROM password_resets WHERE user_id = ?1 AND used_ts IS NULL",
             [&u],
@@ -152,6 +166,31 @@ pub async fn complete(db: &Db, secret: &str, new_password: &str) -> Result<Accou
     })
     .await?;
     Ok(account)
+}
+
+/// Accepts an invitation (in the transaction that set the password through its link): the
+/// user joins its groups and it is no longer open.
+fn accept_invitation_in(conn: &rusqlite::Connection, id: &str) -> Result<()> {
+    let groups: Option<String> = conn
+        .query_row("SELECT groups FROM invitations WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let groups: Vec<String> = groups
+        .and_then(|g| serde_json::from_str(&g).ok())
+        .unwrap_or_default();
+    for g in &groups {
+        conn.execute(
+            "INSERT OR IGNORE INTO user_roles (user_id, role_id)
+             SELECT user_id, ?1 FROM invitations WHERE id = ?2",
+            params![g, id],
+        )?;
+    }
+    conn.execute(
+        "UPDATE invitations SET accepted_ts = ?1 WHERE id = ?2",
+        params![now_ms(), id],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/0010_integrations_configuration.sql"),
     ),
     (11, include_str!("migrations/0011_user_profiles.sql")),
+    (12, include_str!("migrations/0012_invitations.sql")),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs
@@ -32,7 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -426,6 +426,7 @@ impl<'a> Api<'a> {
     }
 }
 pub mod rig;
+pub mod smtp;
 
 /// A request body sent in these chunks (Transfer-Encoding: chunked, no Content-Length), as the
 /// Mender client sends its bodies.

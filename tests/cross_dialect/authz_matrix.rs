@@ -78,13 +78,17 @@ fn under(res: &str, prefixes: &[&str]) -> bool {
 }
 
 /// What each built-in role may do on the Pelion API (`/v3`): an administrator everything;
-/// Read Access sees users and groups (as on the Mender API); the others nothing guarded.
+/// Read Access sees users, their invitations and mails, and groups (as it sees users and
+/// roles on the Mender API); the others nothing guarded.
 fn allowed_v3(role: &str, method: &str, path: &str) -> bool {
     let read = method == "GET";
     match role {
         "RBAC_ROLE_PERMIT_ALL" => true,
         "RBAC_ROLE_OBSERVER" => {
-            read && (path.starts_with("/v3/users") || path.starts_with("/v3/policy-groups"))
+            read && (path.starts_with("/v3/users")
+                || path.starts_with("/v3/user-invitations")
+                || path == "/v3/accounts/me/notifications"
+                || path.starts_with("/v3/policy-groups"))
         }
         _ => false,
     }

@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod api_keys;
 mod groups;
+mod invitations;
 mod sdk;
 mod users;
 

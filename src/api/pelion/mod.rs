@@ -8,6 +8,7 @@ pub mod acting;
 pub mod api_keys;
 pub mod errors;
 pub mod groups;
+pub mod invitations;
 pub mod members;
 pub mod users;
 pub mod views;
@@ -24,6 +25,7 @@ pub fn management_routes() -> Routes {
         .merge(groups::management_routes())
         .merge(api_keys::management_routes())
         .merge(accounts::management_routes())
+        .merge(invitations::management_routes())
 }
 
 /// For any signed-in principal, on what is theirs (handlers narrow what a non-administrator

@@ -196,3 +196,15 @@ pub fn key_json(k: &ApiKey, full: Option<&str>) -> Value {
     }
     v
 }
+
+/// Group ids from a request (either id form), checked to be groups of the tenant; an unknown
+/// one is a bad `groups` field.
+pub async fn group_ids_in(state: &AppState, tenant: &str, raw: &[String]) -> Result<Vec<String>> {
+    let ids = wire::ids_in(raw, "groups")?;
+    for id in &ids {
+        crate::core::groups::get(&state.db, tenant, id)
+            .await
+            .map_err(|_| Error::invalid("groups", format!("no such group: {}", hex(id))))?;
+    }
+    Ok(ids)
+}

@@ -4,6 +4,7 @@
 use super::BASE;
 use crate::api::context::{current, RequestCtx};
 use crate::api::extract::Json as Body;
+use crate::api::mail_links::base_url;
 use crate::api::routes::post;
 use crate::api::routes::Routes;
 use crate::api::state::AppState;
@@ -12,7 +13,7 @@ use crate::core::password_reset::{self, Issued};
 use crate::error::{Error, Result};
 use crate::mail::Mailer;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 pub fn public_routes() -> Routes {
@@ -58,62 +59,6 @@ fn string_field(body: &Value, field: &str) -> Result<String> {
     }
 }
 
-/// The names this server's generated certificate is made for (and so the names it is meant to
-/// be reached by).
-fn own_names(state: &AppState) -> Vec<String> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    names.push(host_name());
-    names.extend(state.config.tls_names.iter().map(|n| n.to_lowercase()));
-    names
-}
-
-fn host_name() -> String {
-    hostname::get()
-        .map(|h| h.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// Where the link in the mail points: `public_url`, else this request's scheme and `Host`.
-/// The `Host` header is the client's to choose, and a reset mail built from an attacker's
-/// `Host` would send the victim's secret to the attacker; so it is used only when it is one of
-/// the server's own names, and otherwise replaced by the host name (set `public_url`).
-pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if !state.config.public_url.is_empty() {
-        return state.config.public_url.trim_end_matches('/').to_string();
-    }
-    let scheme = headers
-        .get("x-fleetbox-scheme")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("https");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !n.ends_with(':') => (n, Some(p)),
-        _ => (host, None),
-    };
-    let bare = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_lowercase();
-    let names = own_names(state);
-    let name = if names.contains(&bare) {
-        name.to_string()
-    } else {
-        tracing::warn!(
-            host,
-            "password reset: the Host header is not one of this server's names; using the host \
-             name in the link (set public_url)"
-        );
-        host_name()
-    };
-    match port {
-        Some(p) => format!("{scheme}://{name}:{p}"),
-        None => format!("{scheme}://{name}"),
-    }
-}
-
 fn mail_body(email: &str, link: &str, ttl_secs: u64) -> String {
     let minutes = ttl_secs.div_ceil(60);
     format!(
@@ -132,26 +77,30 @@ fn deliver(state: &AppState, ctx: &RequestCtx, issued: Issued, base: String) {
         .detail(json!({ "email": a.email }))
         .request(&ctx.address, &ctx.id);
     let db = state.db.clone();
-    let mailer = Mailer::from_config(&state.config);
     let link = password_reset::link(&base, &issued.secret);
     let to = issued.account.email.clone();
+    let tenant = a.tenant_id.clone();
+    let audit_db = db.clone();
     tokio::spawn(async move {
-        if let Err(e) = audit::record(&db, entry).await {
+        if let Err(e) = audit::record(&audit_db, entry).await {
             tracing::warn!("recording a password reset request: {e}");
         }
-        let Some(mailer) = mailer else {
-            tracing::warn!(
-                "password reset requested, but no mail server is configured (smtp_url); \
-                 make a link with `fleetbox user reset-link EMAIL`"
-            );
-            return;
-        };
-        let body = mail_body(&to, &link, ttl);
-        match mailer.send(&to, "fleetbox password reset", body).await {
-            Ok(()) => tracing::info!("password reset link mailed"),
-            Err(e) => tracing::warn!("password reset mail not sent: {e}"),
-        }
     });
+    if state.config.smtp_url.is_empty() {
+        tracing::warn!(
+            "password reset requested, but no mail server is configured (smtp_url); \
+             make a link with `fleetbox user reset-link EMAIL`"
+        );
+    }
+    crate::mail::send_logged(
+        db,
+        Mailer::from_config(&state.config),
+        tenant,
+        to.clone(),
+        "fleetbox password reset".into(),
+        "A password reset link was sent.".into(),
+        mail_body(&to, &link, ttl),
+    );
 }
 
 async fn start(
