@@ -48,7 +48,8 @@ pub async fn start(db: &Db, email: &str, ttl_secs: u64) -> Result<Option<Issued>
         .read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT id, tenant_id, email FROM users WHERE email = ?1 AND status = 'active'",
+                    "SELECT id, tenant_id, email FROM users
+                     WHERE email = ?1 AND status IN ('active', 'reset')",
                     [&e],
                     |r| {
                         Ok(Account {

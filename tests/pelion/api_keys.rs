@@ -15,7 +15,12 @@ fn keys_are_made_reset_and_switched_off_at_once() {
     let k: Value = r.json().unwrap();
     let full = k["key"].as_str().unwrap().to_string();
     assert_eq!(full.len(), 111);
-    assert!(full.ends_with(&full[79..]) && full[..79].ends_with(k["id"].as_str().unwrap()));
+    // `ak_1` + account (base64) + key id + a 32-character secret.
+    assert!(full.starts_with("ak_1") && full[..79].ends_with(k["id"].as_str().unwrap()));
+    assert!(
+        full[79..].chars().all(|c| c.is_ascii_alphanumeric()),
+        "{full}"
+    );
     assert!(is_hex_id(&k["owner"]) && is_hex_id(&k["account_id"]), "{k}");
     assert_eq!(k["status"], "ACTIVE");
     let id = k["id"].as_str().unwrap().to_string();
@@ -68,6 +73,34 @@ fn keys_are_made_reset_and_switched_off_at_once() {
     ));
     assert_eq!(mine["total_count"], 2, "{mine}");
     error(v3.send("GET", "/v3/api-keys?name__eq=x", None), 400);
+    // An administrator's key joins and leaves groups itself through `me`.
+    let admins = v3.get("/v3/policy-groups?name__eq=Administrators")["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ops_key = v3.ok(
+        "POST",
+        "/v3/api-keys",
+        Some(json!({"name": "ops", "groups": [admins]})),
+    );
+    let ops = V3::with(&s, ops_key["key"].as_str().unwrap());
+    let readers = v3.get("/v3/policy-groups?name__eq=Read%20Access")["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ops.ok("POST", "/v3/api-keys/me/groups", Some(json!([readers])))["object"],
+        "api-key"
+    );
+    assert_eq!(
+        ops.get("/v3/api-keys/me/groups?include=total_count")["total_count"],
+        2
+    );
+    ops.ok("DELETE", "/v3/api-keys/me/groups", Some(json!([readers])));
+    assert_eq!(
+        ops.get("/v3/api-keys/me/groups")["data"][0]["id"],
+        admins.as_str()
+    );
     // A login token has no key of its own.
     let user = V3::with(&s, &s.login());
     error(user.send("GET", "/v3/api-keys/me", None), 404);

@@ -30,10 +30,11 @@ pub struct Acting {
 impl Acting {
     /// The path's `{name}` as an id (either form); `what` names it in the 404.
     pub fn id(&self, name: &str, what: &str) -> Result<String> {
+        // Absent only when the path could not be decoded: nothing it names exists.
         let raw = self
             .params
             .get(name)
-            .ok_or_else(|| Error::internal(format!("route without {{{name}}}")))?;
+            .ok_or_else(|| Error::NotFound(format!("{what} not found")))?;
         id_in(raw, what)
     }
 

@@ -5,15 +5,15 @@
 
 use super::acting::{Acting, TENANT, TENANT_BASE};
 use super::members::{membership, page_of};
-use super::views::{key_json, manages_keys};
-use super::wire::{self, hex, id_list, Body, Filters};
+use super::views::{group_ids_in, key_json, manages_keys};
+use super::wire::{self, id_list, Body, Filters};
 use crate::api::extract::Json;
 use crate::api::paging::PelionPage;
 use crate::api::routes::{get, post, Routes};
 use crate::api::state::AppState;
 use crate::core::api_keys::{self, ApiKey, KeyChange, KeyFilter, NewKey};
 use crate::core::audit;
-use crate::core::groups::{self, GroupFilter, Members};
+use crate::core::groups::{GroupFilter, Members};
 use crate::core::principal::Kind;
 use crate::core::Principal;
 use crate::error::{Error, Result};
@@ -128,18 +128,12 @@ async fn groups_for(
     a: &Acting,
     raw: &[String],
 ) -> Result<Vec<String>> {
-    let ids = wire::ids_in(raw, "groups")?;
-    if !ids.is_empty() && !manages_keys(p) {
+    if !raw.is_empty() && !manages_keys(p) {
         return Err(Error::Forbidden(
             "only an administrator may put API keys in groups".into(),
         ));
     }
-    for id in &ids {
-        groups::get(&state.db, &a.tenant, id)
-            .await
-            .map_err(|_| Error::invalid("groups", format!("no such group: {}", hex(id))))?;
-    }
-    Ok(ids)
+    group_ids_in(state, &a.tenant, raw).await
 }
 
 fn status_from(b: &mut Body) -> Option<bool> {

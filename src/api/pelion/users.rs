@@ -3,8 +3,8 @@
 
 use super::acting::{Acting, TENANT, TENANT_BASE};
 use super::members::{membership, page_of};
-use super::views::{filter_from, rendered, status_in, users_envelope, STATUSES};
-use super::wire::{self, hex, id_list, Body, Filters};
+use super::views::{filter_from, group_ids_in, rendered, status_in, users_envelope, STATUSES};
+use super::wire::{id_list, Body, Filters};
 use crate::api::extract::Json;
 use crate::api::paging::PelionPage;
 use crate::api::routes::{get, Routes};
@@ -89,11 +89,8 @@ fn profile_from(b: &mut Body) -> ProfileChange {
 /// The role names of group ids (unknown ones named in the error).
 async fn role_names(state: &AppState, tenant: &str, raw: &[String]) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for id in wire::ids_in(raw, "groups")? {
-        let g = groups::get(&state.db, tenant, &id)
-            .await
-            .map_err(|_| Error::invalid("groups", format!("no such group: {}", hex(&id))))?;
-        names.push(g.name);
+    for id in group_ids_in(state, tenant, raw).await? {
+        names.push(groups::get(&state.db, tenant, &id).await?.name);
     }
     Ok(names)
 }
