@@ -97,11 +97,24 @@ CREATE TABLE user_tokens (
     created_ts   INTEGER NOT NULL,
     expires_ts   INTEGER NOT NULL,
     revoked_ts   INTEGER,
-    last_used_ts INTEGER
+    last_used_ts INTEGER,
+    user_agent   TEXT                          -- of the login that opened a session
 );
 CREATE INDEX user_tokens_user ON user_tokens(user_id, created_ts);
 CREATE UNIQUE INDEX user_tokens_personal_name ON user_tokens(user_id, name) WHERE kind = 'personal';
 CREATE INDEX user_tokens_tenant ON user_tokens(tenant_id);
+
+-- The last sign-ins of each user, failed ones too (Pelion's `login_history`); core::login_history
+-- keeps a few per user.
+CREATE TABLE login_history (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    ts         INTEGER NOT NULL,
+    success    INTEGER NOT NULL,
+    address    TEXT,
+    user_agent TEXT
+);
+CREATE INDEX login_history_user ON login_history(user_id, id);
 
 -- API keys: principals of their own, owned by a user, members of roles.
 CREATE TABLE api_keys (
@@ -155,6 +168,19 @@ CREATE TABLE password_resets (
     invitation_id TEXT REFERENCES invitations(id) ON DELETE CASCADE
 );
 CREATE INDEX password_resets_user ON password_resets(user_id);
+
+-- Address verification links (Mender's verify-email, Pelion's validate-email), stored hashed;
+-- single use, expiring, and void once the user's email is no longer the one verified.
+CREATE TABLE email_verifications (
+    secret_hash TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id   TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    created_ts  INTEGER NOT NULL,
+    expires_ts  INTEGER NOT NULL,
+    used_ts     INTEGER
+);
+CREATE INDEX email_verifications_user ON email_verifications(user_id);
 
 -- User invitations (Pelion's user-invitations): the invited user, the groups they join when
 -- they accept, and until when. The link's secret is a password_resets row pointing here.

@@ -19,6 +19,7 @@ pub mod route_table;
 pub mod routes;
 pub mod scope;
 pub mod state;
+pub mod verification_mail;
 
 pub use state::AppState;
 

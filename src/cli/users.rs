@@ -45,6 +45,12 @@ pub enum UserCommand {
         /// The invited user's email.
         email: String,
     },
+    /// Print a single-use link that confirms a user's email address (for a server without a
+    /// mail server; valid for a day).
+    VerifyLink {
+        /// The user's email.
+        email: String,
+    },
 }
 
 pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
@@ -119,6 +125,7 @@ pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
         }
         UserCommand::ResetLink { email } => reset_link(&db, &config, &email).await,
         UserCommand::InviteLink { email } => invite_link(&db, &config, &email).await,
+        UserCommand::VerifyLink { email } => verify_link(&db, &config, &email).await,
     };
     db.close();
     result
@@ -196,5 +203,35 @@ async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<
         "single use, valid until {}",
         crate::core::rfc3339(issued.expires_ts)
     );
+    Ok(())
+}
+
+/// `user verify-link`: an address-verification link for a user whose address is unverified.
+async fn verify_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<(), String> {
+    use crate::core::email_verification;
+    let ttl = crate::core::email_verification::TTL_SECS;
+    let issued = email_verification::start_by_email(db, email, ttl)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user with the unverified email {email}"))?;
+    let a = &issued.account;
+    audit::record(
+        db,
+        crate::core::audit::Entry::system_via(
+            &a.tenant_id,
+            "email_verification_request",
+            "user",
+            &a.user_id,
+            &a.email,
+            CLI,
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        email_verification::link(&link_base(config), &issued.secret)
+    );
+    eprintln!("single use, valid for a day");
     Ok(())
 }

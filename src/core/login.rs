@@ -3,6 +3,7 @@
 //! `login` and renders the outcome.
 
 use super::audit::{self, Entry};
+use super::login_history::{self, Origin};
 use super::login_throttle::{Scope, Throttle};
 use super::tfa::Tfa;
 use super::tokens::{self, Issued};
@@ -30,7 +31,18 @@ pub struct Attempt<'a> {
     pub second_factor: Option<&'a str>,
     pub ttl_secs: u64,
     pub address: &'a str,
+    /// The client's `User-Agent`, kept with the session and the login history.
+    pub user_agent: &'a str,
     pub request_id: &'a str,
+}
+
+impl Attempt<'_> {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            address: self.address,
+            user_agent: self.user_agent,
+        }
+    }
 }
 
 pub enum Outcome {
@@ -49,6 +61,7 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
         Ok(u) => u,
         Err(e @ Error::Unauthorized(_)) => {
             record_failure(d, a.login, a.address, a.request_id).await;
+            note_failed_attempt(d, a).await;
             return Err(e);
         }
         Err(e) => return Err(e),
@@ -64,14 +77,15 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
             .await?
         {
             record_failure(d, a.login, a.address, a.request_id).await;
+            note_failed_attempt(d, a).await;
             return Err(Error::Unauthorized(
                 "two-factor authentication token is incorrect".into(),
             ));
         }
     }
     d.throttle.success(a.login);
-    let token = tokens::issue_session(d.db, d.keys, &user, a.ttl_secs, a.address).await?;
-    users::record_login(d.db, &user.id).await?;
+    let token = tokens::issue_session(d.db, d.keys, &user, a.ttl_secs, a.origin()).await?;
+    users::record_login(d.db, &user.id, a.origin()).await?;
     let entry = Entry {
         actor_type: "user",
         actor_id: Some(user.id.clone()),
@@ -85,6 +99,16 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
         user: Box::new(user),
         token,
     })
+}
+
+/// Puts a failed attempt in the history of the user it named, if it named one (a failure to
+/// record it must not turn the refusal into another error).
+async fn note_failed_attempt(d: &Deps<'_>, a: &Attempt<'_>) {
+    if let Ok(Some(u)) = users::find_by_login(d.db, a.login).await {
+        if let Err(e) = login_history::record(d.db, &u.id, false, a.origin()).await {
+            tracing::warn!("recording a failed login: {e}");
+        }
+    }
 }
 
 /// Counts a failed attempt (wrong password or second-factor code) against the account and the

@@ -16,6 +16,7 @@ pub struct Session {
     pub created_ts: i64,
     pub expires_ts: i64,
     pub address: Option<String>,
+    pub user_agent: Option<String>,
     pub last_used_ts: Option<i64>,
 }
 
@@ -35,7 +36,7 @@ pub async fn list(db: &Db, tenant_id: &str, user_id: &str) -> Result<Vec<Session
     db.read(move |conn| {
         user_exists(conn, &t, &u)?;
         let mut stmt = conn.prepare(
-            "SELECT jti, created_ts, expires_ts, address, last_used_ts FROM user_tokens
+            "SELECT jti, created_ts, expires_ts, address, last_used_ts, user_agent FROM user_tokens
              WHERE user_id = ?1 AND kind = 'session' AND revoked_ts IS NULL AND expires_ts > ?2
              ORDER BY created_ts DESC, jti",
         )?;
@@ -47,6 +48,7 @@ pub async fn list(db: &Db, tenant_id: &str, user_id: &str) -> Result<Vec<Session
                     expires_ts: r.get(2)?,
                     address: r.get::<_, Option<String>>(3)?.filter(|a| !a.is_empty()),
                     last_used_ts: r.get(4)?,
+                    user_agent: r.get::<_, Option<String>>(5)?.filter(|a| !a.is_empty()),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

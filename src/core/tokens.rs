@@ -17,7 +17,7 @@ pub async fn issue_session(
     keys: &TokenKeys,
     user: &super::users::User,
     ttl_secs: u64,
-    address: &str,
+    origin: super::login_history::Origin<'_>,
 ) -> Result<Issued> {
     let now = now_ms();
     let jti = super::new_id();
@@ -34,24 +34,28 @@ pub async fn issue_session(
         scp: Some("mender.*".into()),
     };
     let token = keys.sign(&claims)?;
-    let (j, t, u, a) = (
+    let (j, t, u, a, ua) = (
         jti.clone(),
         user.tenant_id.clone(),
         user.id.clone(),
-        address.to_string(),
+        origin.address.to_string(),
+        origin.user_agent.to_string(),
     );
     db.write(move |conn| {
         // In the same transaction as the insert, so a suspension cannot slip in between.
         let tenant_status: Option<String> = conn
-            .query_row("SELECT status FROM tenants WHERE id = ?1", [&t], |r| r.get(0))
+            .query_row("SELECT status FROM tenants WHERE id = ?1", [&t], |r| {
+                r.get(0)
+            })
             .optional()?;
         if tenant_status.as_deref() != Some("active") {
             return Err(Error::Unauthorized("tenant account suspended".into()));
         }
         conn.execute(
-            "INSERT INTO user_tokens (jti, tenant_id, user_id, kind, address, created_ts, expires_ts)
-             VALUES (?1, ?2, ?3, 'session', ?4, ?5, ?6)",
-            params![j, t, u, a, now, exp_ms],
+            "INSERT INTO user_tokens
+               (jti, tenant_id, user_id, kind, address, user_agent, created_ts, expires_ts)
+             VALUES (?1, ?2, ?3, 'session', ?4, ?5, ?6, ?7)",
+            params![j, t, u, a, ua, now, exp_ms],
         )?;
         Ok(())
     })

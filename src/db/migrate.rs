@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (11, include_str!("migrations/0011_user_profiles.sql")),
     (12, include_str!("migrations/0012_invitations.sql")),
+    (13, include_str!("migrations/0013_login_history.sql")),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs
@@ -33,7 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -427,6 +427,7 @@ impl<'a> Api<'a> {
 }
 pub mod rig;
 pub mod smtp;
+pub mod totp;
 
 /// A request body sent in these chunks (Transfer-Encoding: chunked, no Content-Length), as the
 /// Mender client sends its bodies.

@@ -77,3 +77,27 @@ pub fn unquote(body: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// A server that mails through a fake SMTP server, and what that server receives.
+pub fn mailing_server() -> (super::Server, mpsc::Receiver<(String, String)>) {
+    let (port, mails) = fake_smtp();
+    let server = super::Server::builder()
+        .env("FLEETBOX_SMTP_URL", &format!("smtp://127.0.0.1:{port}"))
+        .env("FLEETBOX_SMTP_FROM", "fleetbox@example.com")
+        .start();
+    (server, mails)
+}
+
+/// The next mail's recipient and the link to `page` in it (panics if none comes).
+pub fn next_link(mails: &mpsc::Receiver<(String, String)>, page: &str) -> (String, String) {
+    let (rcpt, data) = mails
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no mail arrived");
+    let body = unquote(&data);
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains(&format!("{page}#secret=")))
+        .unwrap_or_else(|| panic!("no link to {page} in:\n{body}"))
+        .to_string();
+    (rcpt, link)
+}

@@ -2,30 +2,13 @@
 //! backup codes, replay refusal, administrators disabling it for others, tenant-wide
 //! enforcement.
 
+use crate::common::totp::{code_at, now};
 use crate::common::{Api, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use base64::Engine;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const U: &str = "/api/management/v1/useradm";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The code of `secret` (base32) for `time`.
-fn code_at(secret: &str, time: u64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
-    totp_rs::Builder::new()
-        .with_secret(secret)
-        .build()
-        .unwrap()
-        .generate(time)
-        .to_string()
-}
 
 /// Waits out the last seconds of a 30-second step, so codes computed now stay valid for the
 /// requests that follow.

@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod groups;
 mod invitations;
+mod me;
 mod sdk;
 mod users;
 

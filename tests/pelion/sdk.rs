@@ -40,6 +40,18 @@ fn the_pelion_python_sdk_manages_users_and_keys() {
         .as_str()
         .unwrap()
         .to_string();
+    // One sign-in for the SDK to find in the login history.
+    let r = s
+        .client()
+        .post(s.url("/api/management/v1/useradm/auth/login"))
+        .basic_auth(
+            crate::common::ADMIN_EMAIL,
+            Some(crate::common::ADMIN_PASSWORD),
+        )
+        .header("User-Agent", "fleetbox-test-agent")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pelion/sdk_check.py");
     let out = Command::new(python)
         .arg(script)

@@ -70,6 +70,15 @@ flt.add_filter("email", "eq", "sdk-user3@example.com")
 one = list(f.user().list(filter=flt))
 expect(len(one) == 1 and one[0].username == "sdkuser3", "email filter finds one user")
 
+# The administrator signed in (through the Mender login) before this script ran: the SDK reads
+# that sign-in as a LoginHistory entity.
+flt = ApiFilter()
+flt.add_filter("email", "eq", "admin@example.com")
+admin = list(f.user().list(filter=flt))[0]
+history = f.user(id=admin.id).read().login_history
+expect(len(history) == 1 and history[0].success is True, "the login history holds the sign-in")
+expect(history[0].user_agent == "fleetbox-test-agent", "with the client's User-Agent")
+
 # A user made without a password gets one, shown once, and must change it.
 reset = f.user(email="sdk-nopass@example.com").create()
 expect(reset.status == "RESET", "a user made without a password is RESET")

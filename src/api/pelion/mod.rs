@@ -9,7 +9,9 @@ pub mod api_keys;
 pub mod errors;
 pub mod groups;
 pub mod invitations;
+pub mod me;
 pub mod members;
+pub mod totp;
 pub mod users;
 pub mod views;
 pub mod wire;
@@ -31,7 +33,7 @@ pub fn management_routes() -> Routes {
 /// For any signed-in principal, on what is theirs (handlers narrow what a non-administrator
 /// sees).
 pub fn self_service_routes() -> Routes {
-    users::self_service_routes()
+    me::self_service_routes()
         .merge(groups::self_service_routes())
         .merge(api_keys::self_service_routes())
         .merge(accounts::self_service_routes())

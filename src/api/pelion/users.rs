@@ -7,7 +7,7 @@ use super::views::{filter_from, group_ids_in, rendered, status_in, users_envelop
 use super::wire::{id_list, Body, Filters};
 use crate::api::extract::Json;
 use crate::api::paging::PelionPage;
-use crate::api::routes::{get, Routes};
+use crate::api::routes::{get, post, Routes};
 use crate::api::state::AppState;
 use crate::core::audit;
 use crate::core::groups::{self, GroupFilter, Members};
@@ -15,14 +15,39 @@ use crate::core::users::{self, Edit, NewUser, ProfileChange, User};
 use crate::core::Principal;
 use crate::error::{Error, Result};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The own form (`/v3/users`, resources `users…`) and the tenant form
 /// (`/v3/accounts/{account_id}/users`, the sub-account's resource).
 pub fn management_routes() -> Routes {
-    users_at("/v3", &|r| r.to_string()).merge(users_at(TENANT_BASE, &|_| TENANT.to_string()))
+    users_at("/v3", &|r| r.to_string())
+        .merge(users_at(TENANT_BASE, &|_| TENANT.to_string()))
+        // Only in the tenant form, as Pelion has it.
+        .route(
+            &format!("{TENANT_BASE}/users/{{id}}/validate-email"),
+            TENANT,
+            post(validate_email),
+        )
+}
+
+/// `POST /v3/accounts/{account_id}/users/{id}/validate-email`: mails the user a link that
+/// confirms their address (`email_verified` becomes true when it is followed).
+async fn validate_email(
+    State(state): State<AppState>,
+    p: Principal,
+    a: Acting,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
+    let id = a.id("id", "user")?;
+    let ttl = crate::core::email_verification::TTL_SECS;
+    let issued =
+        crate::core::email_verification::start_for_user(&state.db, &a.tenant, &id, ttl).await?;
+    let entry = a.entry(&p, "email_verification_request", "user", &id);
+    let base = crate::api::mail_links::base_url(&state, &headers);
+    crate::api::verification_mail::deliver(&state, entry, issued, &base).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn users_at(base: &str, resource: &dyn Fn(&str) -> String) -> Routes {
@@ -42,10 +67,6 @@ fn users_at(base: &str, resource: &dyn Fn(&str) -> String) -> Routes {
             &resource("users/{id}"),
             get(user_groups).post(join).delete(leave),
         )
-}
-
-pub fn self_service_routes() -> Routes {
-    Routes::new().route("/v3/users/me", "self/profile", get(me).put(update_me))
 }
 
 const LIST_FILTERS: &[(&str, &[&str])] = &[
@@ -153,25 +174,31 @@ async fn create(
 
 async fn show(State(state): State<AppState>, a: Acting) -> Result<axum::Json<Value>> {
     let u = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
-    Ok(axum::Json(rendered(&state, &u).await?))
+    let mut v = rendered(&state, &u).await?;
+    v["login_history"] = super::views::login_history_json(&state, &u.id).await?;
+    Ok(axum::Json(v))
 }
 
 /// What a `PUT` changes: only the fields sent (clients send back what they read, so a field
 /// equal to what is stored changes nothing).
-struct Change {
+pub(super) struct Change {
     edit: Edit,
     email: Option<String>,
     groups: Option<Vec<String>>,
     totp: Option<bool>,
+    /// The first code of the caller's authenticator, which turns TOTP on (fleetbox's own
+    /// field: Pelion's portal did this step in its pages).
+    totp_code: Option<String>,
 }
 
-fn change_from(body: Value) -> Result<Change> {
+pub(super) fn change_from(body: Value) -> Result<Change> {
     let mut b = Body::new(body)?;
     let username = b.text("username").flatten();
     let email = b.text("email").flatten();
     let status = b.choice("status", STATUSES);
     let groups = b.strings("groups");
     let totp = b.boolean("is_totp_enabled");
+    let totp_code = b.text("totp_code").flatten();
     let profile = profile_from(&mut b);
     b.finish()?;
     Ok(Change {
@@ -183,19 +210,26 @@ fn change_from(body: Value) -> Result<Change> {
         email,
         groups,
         totp,
+        totp_code,
     })
+}
+
+/// A changed user, and what the change shows once (TOTP enrolment, scratch codes).
+pub(super) struct Applied {
+    pub user: User,
+    pub shown_once: serde_json::Map<String, Value>,
 }
 
 /// Applies a change to `target`. `own`: the caller edits themselves (status and groups are
 /// an administrator's; another user's email is not editable at all).
-async fn apply(
+pub(super) async fn apply(
     state: &AppState,
     p: &Principal,
     a: &Acting,
     target: &User,
     c: Change,
     own: bool,
-) -> Result<User> {
+) -> Result<Applied> {
     let admin = p.may("http", &format!("users/{}", target.id), "write");
     if let Some(e) = c.email.filter(|e| Some(e) != target.email.as_ref()) {
         if !own {
@@ -242,16 +276,13 @@ async fn apply(
             users::update(&state.db, &a.tenant, &target.id, change, actor).await?;
         }
     }
-    if let Some(on) = c.totp.filter(|on| *on != target.totp_enabled) {
-        if on {
-            return Err(Error::invalid(
-                "is_totp_enabled",
-                "two-factor authentication is turned on by enrolling an authenticator \
-                 (POST /api/management/v1/useradm/2faqr, then 2faverify)",
-            ));
+    let shown_once = match c.totp {
+        Some(on) => {
+            let who = super::totp::Who { p, a, own };
+            super::totp::change(state, who, target, on, c.totp_code).await?
         }
-        state.tfa.disable(&state.db, &a.tenant, &target.id).await?;
-    }
+        None => Default::default(),
+    };
     let u = users::edit(&state.db, &a.tenant, &target.id, c.edit).await?;
     audit::record(
         &state.db,
@@ -259,7 +290,10 @@ async fn apply(
             .detail(json!({ "email": u.email })),
     )
     .await?;
-    Ok(u)
+    Ok(Applied {
+        user: u,
+        shown_once,
+    })
 }
 
 async fn update(
@@ -270,8 +304,10 @@ async fn update(
 ) -> Result<axum::Json<Value>> {
     let target = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     let own = target.id == p.user_id;
-    let u = apply(&state, &p, &a, &target, change_from(body)?, own).await?;
-    Ok(axum::Json(rendered(&state, &u).await?))
+    let done = apply(&state, &p, &a, &target, change_from(body)?, own).await?;
+    let mut v = rendered(&state, &done.user).await?;
+    v.as_object_mut().unwrap().extend(done.shown_once);
+    Ok(axum::Json(v))
 }
 
 async fn remove(State(state): State<AppState>, p: Principal, a: Acting) -> Result<StatusCode> {
@@ -287,32 +323,6 @@ async fn remove(State(state): State<AppState>, p: Principal, a: Acting) -> Resul
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The user behind the credential (an API key's owner).
-async fn me_user(state: &AppState, p: &Principal) -> Result<User> {
-    if p.user_id.is_empty() {
-        return Err(Error::NotFound(
-            "A user with the given ID does not exist.".into(),
-        ));
-    }
-    users::get(&state.db, &p.tenant_id, &p.user_id).await
-}
-
-async fn me(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
-    let u = me_user(&state, &p).await?;
-    Ok(axum::Json(rendered(&state, &u).await?))
-}
-
-async fn update_me(
-    State(state): State<AppState>,
-    p: Principal,
-    a: Acting,
-    Json(body): Json<Value>,
-) -> Result<axum::Json<Value>> {
-    let target = me_user(&state, &p).await?;
-    let u = apply(&state, &p, &a, &target, change_from(body)?, true).await?;
-    Ok(axum::Json(rendered(&state, &u).await?))
 }
 
 async fn user_groups(

@@ -79,6 +79,22 @@ pub fn user_json(u: &User, group_ids: &[String]) -> Value {
     v
 }
 
+/// The last five sign-ins, newest first.
+pub async fn login_history_json(state: &AppState, user_id: &str) -> Result<Value> {
+    let logins = crate::core::login_history::recent(&state.db, user_id).await?;
+    Ok(logins
+        .iter()
+        .map(|l| {
+            json!({
+                "date": wire::time(l.ts),
+                "success": l.success,
+                "ip_address": l.address,
+                "user_agent": l.user_agent,
+            })
+        })
+        .collect())
+}
+
 /// A user with the ids of their groups.
 pub async fn rendered(state: &AppState, u: &User) -> Result<Value> {
     let ids = crate::core::roles::ids_of_user(&state.db, &u.id).await?;

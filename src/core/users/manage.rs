@@ -148,9 +148,13 @@ pub async fn update(
         let now = now_ms();
         if let Some(email) = &change.email {
             super::ensure_names_free(conn, Some(email), None, &id)?;
+            // A new address a user typed for themselves is theirs to prove; one an
+            // administrator sets is vouched for, like the address a user is created with.
             conn.execute(
-                "UPDATE users SET email = ?1, updated_ts = ?2, etag = etag + 1 WHERE id = ?3",
-                params![email, now, id],
+                "UPDATE users SET email = ?1, updated_ts = ?2, etag = etag + 1,
+                        email_verified = CASE WHEN ?4 AND email != ?1 THEN 0 ELSE email_verified END
+                 WHERE id = ?3",
+                params![email, now, id, own],
             )?;
         }
         if let Some(hash) = &new_hash {

@@ -401,14 +401,27 @@ pub async fn authenticate(db: &Db, login: &str, password_given: &str) -> Result<
     }
 }
 
-pub async fn record_login(db: &Db, user_id: &str) -> Result<()> {
-    let id = user_id.to_string();
+/// A successful sign-in: the user's last login time and their login history.
+pub async fn record_login(
+    db: &Db,
+    user_id: &str,
+    origin: super::login_history::Origin<'_>,
+) -> Result<()> {
+    let (id, a, ua) = (
+        user_id.to_string(),
+        origin.address.to_string(),
+        origin.user_agent.to_string(),
+    );
     db.write(move |conn| {
         conn.execute(
             "UPDATE users SET login_ts = ?1 WHERE id = ?2",
             params![now_ms(), id],
         )?;
-        Ok(())
+        let origin = super::login_history::Origin {
+            address: &a,
+            user_agent: &ua,
+        };
+        super::login_history::record_in(conn, &id, true, origin)
     })
     .await
 }

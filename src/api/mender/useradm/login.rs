@@ -66,6 +66,15 @@ struct LoginBody {
     no_expiry: Option<bool>,
 }
 
+/// The client's `User-Agent`, cut to a sane length (it is the client's to choose).
+fn user_agent(headers: &axum::http::HeaderMap) -> String {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    ua.chars().take(256).collect()
+}
+
 async fn login(State(state): State<AppState>, req: Request) -> Result<Response> {
     let ctx = req
         .extensions()
@@ -73,6 +82,7 @@ async fn login(State(state): State<AppState>, req: Request) -> Result<Response> 
         .cloned()
         .unwrap_or_else(crate::api::context::current);
     let (email, password) = basic_credentials(req.headers())?;
+    let user_agent = user_agent(req.headers());
     let body = body_bytes(req).await?;
     let body: LoginBody = if body.iter().all(|b| b.is_ascii_whitespace()) {
         LoginBody::default()
@@ -91,6 +101,7 @@ async fn login(State(state): State<AppState>, req: Request) -> Result<Response> 
         second_factor: body.token2fa.as_deref(),
         ttl_secs,
         address: &ctx.address,
+        user_agent: &user_agent,
         request_id: &ctx.id,
     };
     let issued = match login::login(&state.login_deps(), &attempt).await? {

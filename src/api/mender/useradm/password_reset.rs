@@ -1,5 +1,6 @@
 //! useradm password reset (no credentials): `auth/password-reset/start` mails a single-use link
-//! (always 202, whether or not the email exists), `.../complete` sets the new password.
+//! (always 202, whether or not the email exists), `.../complete` sets the new password; the
+//! address verification (`auth/verify-email/start`, `.../complete`) works the same way.
 
 use super::BASE;
 use crate::api::context::{current, RequestCtx};
@@ -9,6 +10,7 @@ use crate::api::routes::post;
 use crate::api::routes::Routes;
 use crate::api::state::AppState;
 use crate::core::audit::{self, Entry};
+use crate::core::email_verification;
 use crate::core::password_reset::{self, Issued};
 use crate::error::{Error, Result};
 use crate::mail::Mailer;
@@ -33,20 +35,65 @@ pub fn public_routes() -> Routes {
             "auth/verify-email",
             post(verify_email_start),
         )
+        .route(
+            &format!("{BASE}/auth/verify-email/complete"),
+            "auth/verify-email",
+            post(verify_email_complete),
+        )
 }
 
-/// Mender's address verification, which its GUI asks for when a user is not `verified`. Every
-/// user here is made by an administrator or the command line, who vouch for the address, so
-/// every user is verified and there is nothing to send: 202 for any well-formed address (the
-/// answer never tells whether it names a user), as the password-reset start answers.
+/// Mender's address verification, which its GUI asks for when a user is not `verified` (users
+/// made by an administrator or the command line are; a user who changed their own address is
+/// not). 202 for any well-formed address, as the password-reset start answers: the answer never
+/// tells whether it names a user, or one still to verify.
 async fn verify_email_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<Value>,
+) -> Result<StatusCode> {
+    let ctx = current();
+    let email = string_field(&body, "email")?;
+    crate::core::users::check_email("email", email.trim())?;
+    state.throttle.reset_request(&ctx.address)?;
+    let ttl = crate::core::email_verification::TTL_SECS;
+    if let Some(issued) = email_verification::start_by_email(&state.db, &email, ttl).await? {
+        let a = &issued.account;
+        let entry = Entry::system(
+            &a.tenant_id,
+            "email_verification_request",
+            "user",
+            &a.user_id,
+        )
+        .request(&ctx.address, &ctx.id);
+        let base = base_url(&state, &headers);
+        crate::api::verification_mail::deliver(&state, entry, issued, &base).await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Follows the link: Mender's GUI sends the secret as `secret_hash`; fleetbox's page as `secret`.
+async fn verify_email_complete(
     State(state): State<AppState>,
     Body(body): Body<Value>,
 ) -> Result<StatusCode> {
-    let email = string_field(&body, "email")?;
-    crate::core::users::check_email("email", email.trim())?;
-    state.throttle.reset_request(&current().address)?;
-    Ok(StatusCode::ACCEPTED)
+    let ctx = current();
+    let field = if body.get("secret_hash").is_some() {
+        "secret_hash"
+    } else {
+        "secret"
+    };
+    let secret = string_field(&body, field)?;
+    let a = email_verification::complete(&state.db, &secret).await?;
+    let entry = Entry {
+        actor_type: "user",
+        actor_id: Some(a.user_id.clone()),
+        actor_email: Some(a.email.clone()),
+        ..Entry::system(&a.tenant_id, "email_verified", "user", &a.user_id)
+    }
+    .detail(json!({ "email": a.email }))
+    .request(&ctx.address, &ctx.id);
+    audit::record(&state.db, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn string_field(body: &Value, field: &str) -> Result<String> {

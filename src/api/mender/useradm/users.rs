@@ -48,8 +48,9 @@ pub fn user_json(u: &users::User) -> Value {
         "updated_ts": rfc3339(u.updated_ts),
         "roles": u.roles,
         "tfa_status": u.tfa_status(),
-        // Made by an administrator or the command line, who vouch for the address.
-        "verified": true,
+        // Made by an administrator or the command line, who vouch for the address; a user who
+        // changed their own address verifies it (auth/verify-email).
+        "verified": u.profile.email_verified,
     });
     if let Some(ts) = u.login_ts {
         v["login_ts"] = json!(rfc3339(ts));
