@@ -172,6 +172,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let credentials = crate::core::credentials::Verifier {
         keys: keys.clone(),
         api_key_hash: api_key_hash(&config)?,
+        api_key_cache: Arc::new(crate::core::api_key_cache::ApiKeyCache::new()),
     };
     // Webhook secrets are sealed under a key of their own, not one that also hashes API keys.
     let webhook_secrets = Arc::new(crate::crypto::vault::Vault::load_or_create(

@@ -57,6 +57,7 @@ pub async fn run(cmd: ApiKeyCommand, config: Config) -> Result<(), String> {
     let (db, _) = server::open_store(&config)
         .await
         .map_err(|e| e.to_string())?;
+    let _settle = super::SettleIdentity(db.clone());
     let hasher = server::api_key_hash(&config).map_err(|e| e.to_string())?;
     let user_of = |login: String| {
         let db = db.clone();

@@ -312,10 +312,26 @@ async fn artifact_command(cmd: ArtifactCommand, config: Config) -> Result<(), St
     }
 }
 
+/// Held by a command that may change keys, users, roles or tenants: when it ends having changed
+/// something a running server's credential cache depends on, it waits until that server must
+/// have noticed (`api_key_cache::OTHER_PROCESS_RECHECK_MS`), so that when the command returns
+/// the change is in effect.
+pub struct SettleIdentity(pub crate::db::Db);
+
+impl Drop for SettleIdentity {
+    fn drop(&mut self) {
+        if self.0.identity_generation() > 0 {
+            let ms = crate::core::api_key_cache::OTHER_PROCESS_RECHECK_MS as u64 + 100;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}
+
 async fn tenant_command(cmd: TenantCommand, config: Config) -> Result<(), String> {
     let (db, default_tenant) = server::open_store(&config)
         .await
         .map_err(|e| e.to_string())?;
+    let _settle = SettleIdentity(db.clone());
     let result = match cmd {
         TenantCommand::Add {
             name,

@@ -57,6 +57,7 @@ pub async fn run(cmd: UserCommand, config: Config) -> Result<(), String> {
     let (db, tenant) = server::open_store(&config)
         .await
         .map_err(|e| e.to_string())?;
+    let _settle = super::SettleIdentity(db.clone());
     let result = match cmd {
         UserCommand::Add {
             email,

@@ -384,6 +384,9 @@ pub(crate) fn set_roles_in(
     Ok(())
 }
 
+/// Records a key's last use (coarsely: see `sessions::note_use_in`).
+pub(crate) const NOTE_USE: &str = "UPDATE api_keys SET last_used_ts = ?1 WHERE id = ?2";
+
 /// The principal an API key stands for: the key must exist with this secret, be active, and
 /// its tenant (and owner, if it has one) be active. One indexed read.
 pub async fn resolve(db: &Db, hasher: &Arc<Vault>, credential: &str) -> Result<Principal> {
@@ -448,12 +451,7 @@ pub async fn resolve(db: &Db, hasher: &Arc<Vault>, credential: &str) -> Result<P
         {
             return Err(Error::Unauthorized("the key's owner is not active".into()));
         }
-        super::sessions::note_use_in(
-            &db2,
-            "UPDATE api_keys SET last_used_ts = ?1 WHERE id = ?2",
-            &id,
-            last,
-        );
+        super::sessions::note_use_in(&db2, NOTE_USE, &id, last);
         Ok(Principal {
             permissions: roles::permissions_of_api_key(conn, &id)?,
             tenant_id: tenant,

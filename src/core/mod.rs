@@ -1,6 +1,7 @@
 //! The domain. Knows nothing of HTTP or of which API dialect asked; every function takes the
 //! database and plain values and returns `crate::error::Result`.
 
+pub mod api_key_cache;
 pub mod api_keys;
 pub mod artifacts;
 pub mod audit;

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_user_profiles.sql")),
     (12, include_str!("migrations/0012_invitations.sql")),
     (13, include_str!("migrations/0013_login_history.sql")),
+    (14, include_str!("migrations/0014_identity_version.sql")),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs
@@ -34,7 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -34,10 +34,30 @@ pub struct Db {
 
 struct Inner {
     path: PathBuf,
+    identity: Arc<IdentityWatch>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
     writer: Mutex<Option<std_mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Whether a committed write changed what credential checks depend on: the `identity_version`
+/// row its triggers move (see schema.sql). The writer's update hook notes the row changing; the
+/// generation moves only after the transaction committed, so a check that read the old state
+/// before the commit cannot keep it under the new generation.
+#[derive(Default)]
+struct IdentityWatch {
+    touched: std::sync::atomic::AtomicBool,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl IdentityWatch {
+    fn after_commit(&self) {
+        use std::sync::atomic::Ordering;
+        if self.touched.swap(false, Ordering::AcqRel) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// Process-wide SQLite settings, made once before the first connection opens. SQLite's memory
@@ -112,14 +132,27 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         let mut conn = open_connection(path)?;
         migrate::migrate(&mut conn)?;
+        let identity = Arc::new(IdentityWatch::default());
+        let watch = identity.clone();
+        conn.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                if table == "identity_version" {
+                    watch
+                        .touched
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+            },
+        ))?;
         let (tx, rx) = std_mpsc::channel::<Job>();
+        let watch = identity.clone();
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &watch))
             .map_err(Error::internal)?;
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                identity,
                 readers: Mutex::new(Vec::new()),
                 read_permits: Semaphore::new(READERS),
                 writer: Mutex::new(Some(tx)),
@@ -130,6 +163,16 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Moves after every committed write of this process that changed a key, role, user or
+    /// tenant in a way credential checks depend on (changes by other processes are seen through
+    /// the `identity_version` row itself).
+    pub fn identity_generation(&self) -> u64 {
+        self.inner
+            .identity
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Runs `f` with a read connection on a blocking thread.
@@ -227,7 +270,7 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
     }
 }
 
-fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, identity: &IdentityWatch) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -252,6 +295,8 @@ fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
             tracing::error!("database commit failed: {e}");
             e.to_string()
         });
+        // Before anyone learns the write is done.
+        identity.after_commit();
         for done in completions {
             done(
                 err.as_ref()
