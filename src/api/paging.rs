@@ -148,7 +148,8 @@ impl PelionPage {
                 limit: self.limit,
                 descending: self.order == Order::Desc,
             },
-            with_total: true,
+            // Counting every match costs a pass over them: only when asked for.
+            with_total: self.include_total,
         }
     }
 
@@ -160,16 +161,20 @@ impl PelionPage {
 
     /// The list envelope. `data` holds at most `limit` items; `has_more` says whether the
     /// query found more.
+    /// `total_count` only with `include=total_count`.
     pub fn envelope(&self, data: Vec<Value>, has_more: bool, total: u64) -> Value {
-        json!({
+        let mut v = json!({
             "object": "list",
             "data": data,
             "limit": self.limit,
             "after": self.after,
             "order": if self.order == Order::Asc { "ASC" } else { "DESC" },
             "has_more": has_more,
-            "total_count": total,
-        })
+        });
+        if self.include_total {
+            v["total_count"] = json!(total);
+        }
+        v
     }
 }
 

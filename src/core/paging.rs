@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, Connection, Row};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
@@ -46,18 +46,20 @@ impl Query {
     /// For a table whose rows have `created_ts` and `id`: an extra WHERE condition (always
     /// present; `1` when there is none) with its parameters, and the ORDER BY … LIMIT … tail,
     /// which reads one row more than the page so that `finish` can tell whether more follow.
-    /// `table` names the table the cursor row is looked up in.
-    pub fn sql(&self, table: &str) -> (String, Vec<SqlValue>, String) {
+    /// The cursor row is looked up first (`table` holds it), so that the condition is a plain
+    /// row-value range an index on `created_ts` serves; a cursor naming no row (deleted since)
+    /// starts from the beginning rather than failing.
+    pub fn sql(&self, conn: &Connection, table: &str) -> Result<(String, Vec<SqlValue>, String)> {
         let limit = i64::try_from(self.limit().saturating_add(1)).unwrap_or(i64::MAX);
         match &self.page {
-            Page::Offset { offset, .. } => (
+            Page::Offset { offset, .. } => Ok((
                 "1".into(),
                 Vec::new(),
                 format!(
                     "ORDER BY created_ts, id LIMIT {limit} OFFSET {}",
                     i64::try_from(*offset).unwrap_or(i64::MAX)
                 ),
-            ),
+            )),
             Page::After {
                 after, descending, ..
             } => {
@@ -67,20 +69,23 @@ impl Query {
                     (">", "ASC")
                 };
                 let tail = format!("ORDER BY created_ts {dir}, id {dir} LIMIT {limit}");
-                match after {
+                let cursor: Option<(i64, String)> = match after {
+                    None => None,
+                    Some(id) => conn
+                        .prepare_cached(&format!(
+                            "SELECT created_ts, id FROM {table} WHERE id = ?1"
+                        ))?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?,
+                };
+                Ok(match cursor {
                     None => ("1".into(), Vec::new(), tail),
-                    // A cursor naming no row (deleted since) starts from the beginning
-                    // rather than failing: the row value compares with NULL to nothing, so
-                    // the condition is rewritten to hold then.
-                    Some(id) => (
-                        format!(
-                            "(NOT EXISTS (SELECT 1 FROM {table} WHERE id = ?)
-                              OR (created_ts, id) {cmp} (SELECT created_ts, id FROM {table} WHERE id = ?))"
-                        ),
-                        vec![SqlValue::Text(id.clone()), SqlValue::Text(id.clone())],
+                    Some((ts, id)) => (
+                        format!("(created_ts, id) {cmp} (?, ?)"),
+                        vec![SqlValue::Integer(ts), SqlValue::Text(id)],
                         tail,
                     ),
-                }
+                })
             }
         }
     }
@@ -106,7 +111,7 @@ impl Query {
         } else {
             None
         };
-        let (page_cond, page_args, tail) = self.sql(table);
+        let (page_cond, page_args, tail) = self.sql(conn, table)?;
         args.extend(page_args);
         let mut stmt = conn.prepare(&format!(
             "SELECT {select} FROM {table} WHERE {cond} AND {page_cond} {tail}"
@@ -161,7 +166,7 @@ mod tests {
     }
 
     fn run(c: &Connection, q: &Query) -> Listed<String> {
-        let (cond, args, tail) = q.sql("t");
+        let (cond, args, tail) = q.sql(c, "t").unwrap();
         let mut stmt = c
             .prepare(&format!("SELECT id FROM t WHERE {cond} {tail}"))
             .unwrap();

@@ -173,14 +173,15 @@ pub async fn ids_of_user(db: &Db, user_id: &str) -> Result<Vec<String>> {
     .await
 }
 
-pub fn names_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+/// The (id, name) of each of the user's roles.
+pub fn of_user(conn: &Connection, user_id: &str) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?1 ORDER BY r.name",
+        "SELECT r.id, r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?1",
     )?;
-    let names = stmt
-        .query_map([user_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(names)
+    let rows = stmt
+        .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[derive(Debug, Clone)]

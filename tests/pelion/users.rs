@@ -42,6 +42,11 @@ fn users_list_in_cursor_pages_both_ways_with_filters() {
     assert_eq!(first["order"], "ASC");
     assert_eq!(first["has_more"], true);
     assert_eq!(first["total_count"], 6);
+    let uncounted = v3.get("/v3/users?limit=2");
+    assert!(
+        uncounted.get("total_count").is_none(),
+        "only when included: {uncounted}"
+    );
     let u = &first["data"][0];
     for field in ["id", "account_id"] {
         assert!(is_hex_id(&u[field]), "{field}: {u}");

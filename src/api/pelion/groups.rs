@@ -208,7 +208,7 @@ async fn group_users(
     let filter = filter_from(&f)?;
     let id = a.id("id", "group")?;
     let listed = groups::users(&state.db, &a.tenant, &id, filter, &page.query()).await?;
-    Ok(axum::Json(users_envelope(&state, &page, listed).await?))
+    Ok(axum::Json(users_envelope(&page, listed)))
 }
 
 async fn remove_users(

@@ -80,7 +80,7 @@ async fn show(
         ));
     }
     let u = me_user(&state, &p).await?;
-    let mut v = rendered(&state, &u).await?;
+    let mut v = rendered(&u);
     v["login_history"] = login_history_json(&state, &u.id).await?;
     if include.contains(&"active_sessions") {
         v["active_sessions"] = active_sessions(&state, &u).await?;
@@ -104,7 +104,7 @@ async fn update(
 ) -> Result<axum::Json<Value>> {
     let target = me_user(&state, &p).await?;
     let done = apply(&state, &p, &a, &target, change_from(body)?, true).await?;
-    let mut v = rendered(&state, &done.user).await?;
+    let mut v = rendered(&done.user);
     v["login_history"] = login_history_json(&state, &done.user.id).await?;
     v.as_object_mut().unwrap().extend(done.shown_once);
     Ok(axum::Json(v))

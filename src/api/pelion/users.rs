@@ -83,7 +83,7 @@ async fn list(
     let page = PelionPage::from_query(&q, 50)?;
     let filter = filter_from(&Filters::parse(&q, LIST_FILTERS)?)?;
     let listed = users::list(&state.db, &a.tenant, filter, &page.query()).await?;
-    Ok(axum::Json(users_envelope(&state, &page, listed).await?))
+    Ok(axum::Json(users_envelope(&page, listed)))
 }
 
 /// A password for a user made without one: 24 characters of every class, so any policy
@@ -165,7 +165,7 @@ async fn create(
             .detail(json!({ "email": u.email })),
     )
     .await?;
-    let mut v = rendered(&state, &u).await?;
+    let mut v = rendered(&u);
     if let Some(pw) = shown_password {
         v["password"] = json!(pw);
     }
@@ -174,7 +174,7 @@ async fn create(
 
 async fn show(State(state): State<AppState>, a: Acting) -> Result<axum::Json<Value>> {
     let u = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
-    let mut v = rendered(&state, &u).await?;
+    let mut v = rendered(&u);
     v["login_history"] = super::views::login_history_json(&state, &u.id).await?;
     Ok(axum::Json(v))
 }
@@ -305,7 +305,7 @@ async fn update(
     let target = users::get(&state.db, &a.tenant, &a.id("id", "user")?).await?;
     let own = target.id == p.user_id;
     let done = apply(&state, &p, &a, &target, change_from(body)?, own).await?;
-    let mut v = rendered(&state, &done.user).await?;
+    let mut v = rendered(&done.user);
     v.as_object_mut().unwrap().extend(done.shown_once);
     Ok(axum::Json(v))
 }

@@ -96,9 +96,8 @@ pub async fn login_history_json(state: &AppState, user_id: &str) -> Result<Value
 }
 
 /// A user with the ids of their groups.
-pub async fn rendered(state: &AppState, u: &User) -> Result<Value> {
-    let ids = crate::core::roles::ids_of_user(&state.db, &u.id).await?;
-    Ok(user_json(u, &ids))
+pub fn rendered(u: &User) -> Value {
+    user_json(u, &u.role_ids)
 }
 
 /// The user filters Pelion lists take (users and a group's users).
@@ -131,16 +130,8 @@ pub fn filter_from(f: &Filters) -> Result<Filter> {
     })
 }
 
-pub async fn users_envelope(
-    state: &AppState,
-    page: &PelionPage,
-    listed: crate::core::paging::Listed<User>,
-) -> Result<Value> {
-    let mut data = Vec::with_capacity(listed.items.len());
-    for u in &listed.items {
-        data.push(rendered(state, u).await?);
-    }
-    Ok(page.envelope(data, listed.has_more, listed.total.unwrap_or(0)))
+pub fn users_envelope(page: &PelionPage, listed: crate::core::paging::Listed<User>) -> Value {
+    page.listed(&listed, rendered)
 }
 
 /// The name a group shows under.

@@ -23,7 +23,10 @@ pub struct User {
     pub created_ts: i64,
     pub updated_ts: i64,
     pub login_ts: Option<i64>,
+    /// The names of the user's roles, sorted.
     pub roles: Vec<String>,
+    /// The ids of the same roles, sorted by id (Pelion shows groups by id).
+    pub role_ids: Vec<String>,
     pub totp_enabled: bool,
     /// A TOTP secret is set (enrolling or enrolled).
     pub totp_pending: bool,
@@ -69,6 +72,7 @@ pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
         username: r.get(9)?,
         identity_provider: r.get(10)?,
         roles: Vec::new(),
+        role_ids: Vec::new(),
         profile: Profile {
             full_name: r.get(11)?,
             phone_number: r.get(12)?,
@@ -84,7 +88,11 @@ pub(crate) fn from_row(r: &Row) -> rusqlite::Result<User> {
 }
 
 pub(crate) fn with_roles(conn: &Connection, mut u: User) -> Result<User> {
-    u.roles = roles::names_of_user(conn, &u.id)?;
+    let mut both = roles::of_user(conn, &u.id)?;
+    both.sort_by(|a, b| a.1.cmp(&b.1));
+    u.roles = both.iter().map(|(_, name)| name.clone()).collect();
+    both.sort();
+    u.role_ids = both.into_iter().map(|(id, _)| id).collect();
     Ok(u)
 }
 
