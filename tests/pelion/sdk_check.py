@@ -144,4 +144,23 @@ expect(
     status_of(lambda: sub_sdk.foundation.account(id=ACCOUNT).read()) == 404,
     "and not the parent account",
 )
+# A key made in the sub-account by the parent's administrator (tenant form), read back, deleted.
+sub_admin = [u for u in sub.users() if u.email == "sub-admin@example.com"][0]
+skey = f.subtenant_api_key(account_id=sub.id, name="sub-made", owner=sub_admin.id).create()
+expect(skey.key and len(skey.key) == 111, "SubtenantApiKey().create() shows the key once")
+expect(f.subtenant_api_key(account_id=sub.id, id=skey.id).read().name == "sub-made", "it reads back")
+expect(SDK(api_key=skey.key, host=HOST).foundation.account().me().id == sub.id, "and acts in the sub-account")
+f.subtenant_api_key(account_id=sub.id, id=skey.id).delete()
+gone = status_of(lambda: f.subtenant_api_key(account_id=sub.id, id=skey.id).read())
+expect(gone == 404, "a deleted sub-account key is gone (got %s)" % gone)
+
+# Invitations: made, listed, read, withdrawn.
+inv = f.user_invitation(email="sdk-invitee@example.com").create(valid_for_days=7)
+expect(len(inv.id) == 32 and inv.email == "sdk-invitee@example.com", "UserInvitation().create()")
+listed_inv = [i.id for i in f.user_invitation().list()]
+expect(inv.id in listed_inv, "the invitation is listed")
+expect(f.user_invitation(id=inv.id).read().email == "sdk-invitee@example.com", "it reads back")
+f.user_invitation(id=inv.id).delete()
+gone = status_of(lambda: f.user_invitation(id=inv.id).read())
+expect(gone == 404, "a withdrawn invitation is gone (got %s)" % gone)
 print("all SDK checks passed")
