@@ -148,25 +148,28 @@ fn link_base(config: &Config) -> String {
     }
 }
 
+/// The audit entry of a link made on the command line for a user.
+async fn audit_link(
+    db: &crate::db::Db,
+    action: &str,
+    (tenant, user, email): (&str, &str, &str),
+) -> Result<(), String> {
+    let entry = crate::core::audit::Entry::system_via(tenant, action, "user", user, email, CLI);
+    audit::record(db, entry).await.map_err(|e| e.to_string())
+}
+
 /// `user invite-link`: a fresh secret for the user's open invitation.
 async fn invite_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<(), String> {
     let issued = crate::core::invitations::relink(db, email)
         .await
         .map_err(|e| e.to_string())?;
     let inv = &issued.invitation;
-    audit::record(
-        db,
-        crate::core::audit::Entry::system_via(
-            &inv.tenant_id,
-            "invitation_link",
-            "user",
-            &inv.user_id,
-            &inv.email,
-            CLI,
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let who = (
+        inv.tenant_id.as_str(),
+        inv.user_id.as_str(),
+        inv.email.as_str(),
+    );
+    audit_link(db, "invitation_link", who).await?;
     let link = crate::core::password_reset::link(&link_base(config), &issued.secret);
     println!("{link}");
     eprintln!(
@@ -186,19 +189,8 @@ async fn reset_link(db: &crate::db::Db, config: &Config, email: &str) -> Result<
         .ok_or_else(|| format!("no active user with email {email}"))?;
     let base = link_base(config);
     let a = &issued.account;
-    audit::record(
-        db,
-        crate::core::audit::Entry::system_via(
-            &a.tenant_id,
-            "password_reset_request",
-            "user",
-            &a.user_id,
-            &a.email,
-            CLI,
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let who = (a.tenant_id.as_str(), a.user_id.as_str(), a.email.as_str());
+    audit_link(db, "password_reset_request", who).await?;
     println!("{}", password_reset::link(&base, &issued.secret));
     eprintln!(
         "single use, valid until {}",
@@ -216,19 +208,8 @@ async fn verify_link(db: &crate::db::Db, config: &Config, email: &str) -> Result
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with the unverified email {email}"))?;
     let a = &issued.account;
-    audit::record(
-        db,
-        crate::core::audit::Entry::system_via(
-            &a.tenant_id,
-            "email_verification_request",
-            "user",
-            &a.user_id,
-            &a.email,
-            CLI,
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let who = (a.tenant_id.as_str(), a.user_id.as_str(), a.email.as_str());
+    audit_link(db, "email_verification_request", who).await?;
     println!(
         "{}",
         email_verification::link(&link_base(config), &issued.secret)
