@@ -162,7 +162,8 @@ pub async fn serve(config: Config) -> Result<()> {
     bootstrap_admin(&db, &tenant, &config).await?;
     // Roles an older binary compiled follow this binary's routes and permission sets.
     let routes = Arc::new(api::RouteGroups::new(config.artifact_max_bytes).table());
-    crate::core::roles::refresh_custom(&db, &api::mender::role_rules(routes)).await?;
+    let role_rules = api::mender::role_rules(routes);
+    crate::core::roles::refresh_custom(&db, &role_rules).await?;
     let keys = TokenKeys::load_or_create(&config.data_dir.join("secrets").join("token.key"))?;
     remove_stale_uploads(&config.data_dir.join("tmp"));
     // A device whose tokens end loses its deviceconnect socket.
@@ -212,6 +213,12 @@ pub async fn serve(config: Config) -> Result<()> {
         connect: connect.clone(),
         webhook_secrets,
         routes: Default::default(),
+        path_grants: Default::default(),
+        role_rules,
+        cybus_challenges: Default::default(),
+        ca_keys: Arc::new(crate::crypto::vault::Vault::load_or_create(
+            &config.data_dir.join("secrets").join("ca.key"),
+        )?),
     };
     let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);

@@ -64,6 +64,7 @@ pub async fn authenticate(
         }
     };
     let mut p = state.credentials.resolve(&state.db, token).await?;
+    state.path_grants.expand(&state.routes, &mut p.permissions);
     p.address = ctx.address.to_string();
     p.request_id = ctx.id.to_string();
     Ok(p)

@@ -1,17 +1,21 @@
 //! HTTP: router assembly. Handlers are thin: parse, call `core`, render in their dialect.
 
 pub mod auth;
+pub mod code_check;
 pub mod context;
 pub mod cybus;
 pub mod device_auth;
 pub mod dialect;
 pub mod extract;
 pub mod health;
+pub mod ids;
 pub mod internal;
+pub mod json_body;
 pub mod mail_links;
 pub mod mapped_file;
 pub mod mender;
 pub mod paging;
+pub mod path_grants;
 pub mod pelion;
 pub mod release_scope;
 pub mod respond;
@@ -51,9 +55,12 @@ impl RouteGroups {
         RouteGroups {
             management: mender::management_routes()
                 .merge(mender::artifact_routes(max_upload))
-                .merge(pelion::management_routes()),
-            self_service: mender::self_service_routes().merge(pelion::self_service_routes()),
-            public: mender::public_routes(),
+                .merge(pelion::management_routes())
+                .merge(cybus::management_routes()),
+            self_service: mender::self_service_routes()
+                .merge(pelion::self_service_routes())
+                .merge(cybus::self_service_routes()),
+            public: mender::public_routes().merge(cybus::public_routes()),
             device: mender::device_routes(),
             internal: mender::internal_routes(max_upload),
             health: health::routes(),

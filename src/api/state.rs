@@ -34,6 +34,15 @@ pub struct AppState {
     pub webhook_secrets: Arc<crate::crypto::vault::Vault>,
     /// Every route with its guard and domain resource; filled in by `router`.
     pub routes: Arc<RouteTable>,
+    /// URL-path permissions (Cybus's) turned into resource permissions, remembered.
+    pub path_grants: Arc<super::path_grants::PathGrants>,
+    /// Compiles the dialect rules a role keeps (Mender's `{action, object}`) whenever any
+    /// dialect changes the role, so a change from one API keeps what another gave it.
+    pub role_rules: crate::core::roles::RuleCompiler,
+    /// Cybus logins waiting for their second factor.
+    pub cybus_challenges: Arc<super::cybus::challenges::Challenges>,
+    /// Seals the keys of the tenants' client certificate authorities.
+    pub ca_keys: Arc<crate::crypto::vault::Vault>,
 }
 
 impl AppState {

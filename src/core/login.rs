@@ -52,7 +52,9 @@ pub enum Outcome {
     },
     /// The password was right and the user has 2FA on, but no code came: nothing is counted
     /// (clients first try without one to learn that it is needed) and no token is issued.
-    SecondFactorRequired,
+    SecondFactorRequired {
+        user: Box<User>,
+    },
 }
 
 pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
@@ -69,20 +71,49 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
     if user.totp_enabled {
         let code = a.second_factor.map(str::trim).unwrap_or_default();
         if code.is_empty() {
-            return Ok(Outcome::SecondFactorRequired);
+            return Ok(Outcome::SecondFactorRequired {
+                user: Box::new(user),
+            });
         }
-        if !d
-            .tfa
+        check_second_factor(d, a, &user, code).await?;
+    }
+    issue(d, a, user).await
+}
+
+/// The second step of a login whose password was checked earlier (a dialect kept the user
+/// from `SecondFactorRequired`, behind a short-lived handle): the code, then the token.
+pub async fn second_step(d: &Deps<'_>, a: &Attempt<'_>, user_id: &str) -> Result<Outcome> {
+    d.throttle.check(a.login, a.address)?;
+    let user =
+        d.db.read({
+            let id = user_id.to_string();
+            move |conn| users::get_in(conn, &id)
+        })
+        .await?;
+    if !users::may_sign_in(&user.status) || !user.totp_enabled {
+        return Err(Error::Unauthorized("the login cannot be completed".into()));
+    }
+    let code = a.second_factor.map(str::trim).unwrap_or_default();
+    check_second_factor(d, a, &user, code).await?;
+    issue(d, a, user).await
+}
+
+async fn check_second_factor(d: &Deps<'_>, a: &Attempt<'_>, user: &User, code: &str) -> Result<()> {
+    if !code.is_empty()
+        && d.tfa
             .check_login(d.db, &user.tenant_id, &user.id, code)
             .await?
-        {
-            record_failure(d, a.login, a.address, a.request_id).await;
-            note_failed_attempt(d, a).await;
-            return Err(Error::Unauthorized(
-                "two-factor authentication token is incorrect".into(),
-            ));
-        }
+    {
+        return Ok(());
     }
+    record_failure(d, a.login, a.address, a.request_id).await;
+    note_failed_attempt(d, a).await;
+    Err(Error::Unauthorized(
+        "two-factor authentication token is incorrect".into(),
+    ))
+}
+
+async fn issue(d: &Deps<'_>, a: &Attempt<'_>, user: User) -> Result<Outcome> {
     d.throttle.success(a.login);
     let token = tokens::issue_session(d.db, d.keys, &user, a.ttl_secs, a.origin()).await?;
     users::record_login(d.db, &user.id, a.origin()).await?;

@@ -20,6 +20,10 @@ pub struct Permission {
     /// scope); like `groups`, it narrows what the allowed route may touch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Set on permissions given one by one (a Cybus role's or user's), so that each can be
+    /// addressed; compiled ones have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl Permission {
@@ -30,6 +34,7 @@ impl Permission {
             operation: operation.into(),
             groups: None,
             tags: None,
+            id: None,
         }
     }
 
@@ -70,6 +75,85 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Does the granted filter cover every topic the wanted filter does? (An MQTT subscription
+/// that itself has wildcards is allowed only if a permission covers it: `a/#` covers `a/+/b`,
+/// `a/+/b` does not cover `a/#`.)
+pub fn filter_covers(granted: &str, wanted: &str) -> bool {
+    let mut g = granted.split('/');
+    let mut w = wanted.split('/');
+    loop {
+        match (g.next(), w.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(b)) if b != "#" => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// May these permissions publish (`write`) to, or subscribe (`read`) to, this MQTT topic or
+/// topic filter? A publish is checked on the final topic, after the user's publish prefix.
+pub fn may_mqtt(perms: &[Permission], topic: &str, operation: &str) -> bool {
+    perms.iter().any(|p| {
+        p.context == "mqtt"
+            && operation_matches(&p.operation, operation)
+            && filter_covers(&p.resource, topic)
+    })
+}
+
+/// The contexts, operations and resources a permission may be given with.
+pub const CONTEXTS: &[&str] = &["http", "mqtt"];
+pub const OPERATIONS: &[&str] = &["read", "write", "readWrite"];
+pub const MAX_RESOURCE_LEN: usize = 1024;
+
+/// Checks a permission given one by one: a known context and operation, and a resource that is
+/// a well-formed topic filter (wildcards only as whole levels, `#` only last).
+pub fn check_given(p: &Permission) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if !CONTEXTS.contains(&p.context.as_str()) {
+        return Err(Error::invalid(
+            "context",
+            format!("context must be one of {}", CONTEXTS.join(", ")),
+        ));
+    }
+    if !OPERATIONS.contains(&p.operation.as_str()) {
+        return Err(Error::invalid(
+            "operation",
+            format!("operation must be one of {}", OPERATIONS.join(", ")),
+        ));
+    }
+    check_filter("resource", &p.resource)
+}
+
+/// A topic filter: not empty, at most `MAX_RESOURCE_LEN` bytes, no control characters, `+`
+/// and `#` only as whole levels and `#` only as the last one.
+pub fn check_filter(field: &str, f: &str) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if f.is_empty() || f.len() > MAX_RESOURCE_LEN || f.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be 1-{MAX_RESOURCE_LEN} bytes without control characters"),
+        ));
+    }
+    let levels: Vec<&str> = f.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.len() > 1 && (level.contains('+') || level.contains('#')) {
+            return Err(Error::invalid(
+                field,
+                format!("{field}: a wildcard must be a whole level (`{level}`)"),
+            ));
+        }
+        if *level == "#" && i + 1 != levels.len() {
+            return Err(Error::invalid(
+                field,
+                format!("{field}: `#` may only be the last level"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn any_allows(perms: &[Permission], context: &str, resource: &str, operation: &str) -> bool {
@@ -190,6 +274,46 @@ mod tests {
         assert!(topic_matches("a/b", "a/b"));
         assert!(!topic_matches("a/b", "a/b/c"));
         assert!(!topic_matches("a/b/c", "a/b"));
+    }
+
+    #[test]
+    fn mqtt_permissions() {
+        let perms = vec![
+            Permission::new("mqtt", "a/#", "read"),
+            Permission::new("mqtt", "b/+/c", "write"),
+            Permission::new("mqtt", "rw/x", "readWrite"),
+            Permission::new("http", "#", "readWrite"),
+        ];
+        assert!(may_mqtt(&perms, "a", "read"));
+        assert!(may_mqtt(&perms, "a/b/c", "read"));
+        assert!(may_mqtt(&perms, "a/+/c", "read"));
+        assert!(may_mqtt(&perms, "a/#", "read"));
+        assert!(!may_mqtt(&perms, "a/b", "write"));
+        assert!(may_mqtt(&perms, "b/1/c", "write"));
+        assert!(!may_mqtt(&perms, "b/+/c", "read"));
+        assert!(may_mqtt(&perms, "b/+/c", "write"));
+        assert!(!may_mqtt(&perms, "b/#", "write"), "+ does not cover #");
+        assert!(!may_mqtt(&perms, "b/1/c/d", "write"));
+        assert!(may_mqtt(&perms, "rw/x", "read") && may_mqtt(&perms, "rw/x", "write"));
+        assert!(
+            !may_mqtt(&perms, "x", "read"),
+            "http permissions are not mqtt ones"
+        );
+        assert!(filter_covers("#", "a/+/#"));
+        assert!(!filter_covers("a/+/b", "a/#"));
+    }
+
+    #[test]
+    fn given_permissions_are_checked() {
+        let ok = |c: &str, r: &str, o: &str| check_given(&Permission::new(c, r, o)).is_ok();
+        assert!(ok("http", "/api/users/#", "read"));
+        assert!(ok("mqtt", "+/data/#", "readWrite"));
+        assert!(!ok("http", "/api/us#", "read"));
+        assert!(!ok("mqtt", "a/#/b", "read"));
+        assert!(!ok("mqtt", "a+/b", "read"));
+        assert!(!ok("ftp", "a", "read"));
+        assert!(!ok("mqtt", "a", "delete"));
+        assert!(!ok("mqtt", "", "read"));
     }
 
     #[test]

@@ -15,11 +15,16 @@ pub const READ_ONLY: &str = "RBAC_ROLE_OBSERVER";
 pub const RELEASE_MANAGER: &str = "RBAC_ROLE_CI";
 pub const DEPLOYMENTS_MANAGER: &str = "RBAC_ROLE_DEPLOYMENTS_MANAGER";
 pub const TROUBLESHOOTING: &str = "RBAC_ROLE_REMOTE_TERMINAL";
+/// Cybus's default roles: everything (both contexts), and signing in only.
+pub const CONNECTWARE_ADMIN: &str = "connectware-admin";
+pub const MINIMUM_ACCESS: &str = "minimum-access";
 
 pub struct BuiltinRole {
     pub name: &'static str,
     pub description: &'static str,
     pub sets: &'static [&'static str],
+    /// Permissions given as such: (context, resource, operation).
+    pub direct: &'static [(&'static str, &'static str, &'static str)],
 }
 
 pub const BUILTIN: &[BuiltinRole] = &[
@@ -27,6 +32,7 @@ pub const BUILTIN: &[BuiltinRole] = &[
         name: ADMIN,
         description: "Admin: full access",
         sets: &["SuperUser"],
+        direct: &[],
     },
     BuiltinRole {
         name: READ_ONLY,
@@ -38,21 +44,37 @@ pub const BUILTIN: &[BuiltinRole] = &[
             "ReadUsers",
             "ReadAuditLogs",
         ],
+        direct: &[],
     },
     BuiltinRole {
         name: RELEASE_MANAGER,
         description: "Release Manager: upload, edit and delete artifacts",
         sets: &["ReadReleases", "ManageReleases", "UploadArtifacts"],
+        direct: &[],
     },
     BuiltinRole {
         name: DEPLOYMENTS_MANAGER,
         description: "Deployments Manager: create and abort deployments",
         sets: &["DeployToDevices"],
+        direct: &[],
     },
     BuiltinRole {
         name: TROUBLESHOOTING,
         description: "Troubleshooting: remote terminal, port forwarding, file transfer",
         sets: &["ConnectToDevices"],
+        direct: &[],
+    },
+    BuiltinRole {
+        name: CONNECTWARE_ADMIN,
+        description: "Connectware administrator: everything over HTTP and MQTT",
+        sets: &["SuperUser"],
+        direct: &[("mqtt", "#", "readWrite")],
+    },
+    BuiltinRole {
+        name: MINIMUM_ACCESS,
+        description: "Minimum access: sign in and manage one's own account",
+        sets: &[],
+        direct: &[],
     },
 ];
 
@@ -72,7 +94,23 @@ fn builtin_sets(r: &BuiltinRole) -> Vec<ScopedSet> {
     r.sets.iter().map(|s| ScopedSet::plain(s)).collect()
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+/// A built-in role's direct permissions, with ids that stay the same in every tenant and
+/// version (derived from the role and the permission).
+fn builtin_direct(r: &BuiltinRole) -> Vec<Permission> {
+    r.direct
+        .iter()
+        .map(|(c, res, o)| {
+            let key = format!("{}|{c}|{res}|{o}", r.name);
+            let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+            Permission {
+                id: Some(id.to_string()),
+                ..Permission::new(c, res, o)
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
 
@@ -82,16 +120,19 @@ pub fn ensure_builtin(conn: &Connection, tenant_id: &str) -> Result<()> {
     let now = now_ms();
     for r in BUILTIN {
         let sets = builtin_sets(r);
-        let perms = to_json(&compile("permission_sets_with_scope", &sets)?)?;
+        let direct = builtin_direct(r);
+        let perms = to_json(&compiled(&sets, &[], &direct)?)?;
         conn.execute(
             "INSERT INTO roles (id, tenant_id, name, description, builtin, permissions,
-                                permission_sets, created_ts, updated_ts)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7)
+                                permission_sets, direct_permissions, created_ts, updated_ts)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?8)
              ON CONFLICT (tenant_id, name) DO UPDATE SET
                  description = excluded.description, permissions = excluded.permissions,
-                 permission_sets = excluded.permission_sets, builtin = 1
+                 permission_sets = excluded.permission_sets,
+                 direct_permissions = excluded.direct_permissions, builtin = 1
              WHERE roles.permissions != excluded.permissions
                 OR roles.permission_sets != excluded.permission_sets
+                OR roles.direct_permissions != excluded.direct_permissions
                 OR roles.description != excluded.description",
             params![
                 super::new_id(),
@@ -100,6 +141,7 @@ pub fn ensure_builtin(conn: &Connection, tenant_id: &str) -> Result<()> {
                 r.description,
                 perms,
                 to_json(&sets)?,
+                to_json(&direct)?,
                 now
             ],
         )?;
@@ -120,9 +162,11 @@ pub fn id_by_name(conn: &Connection, tenant_id: &str, name: &str) -> Result<Stri
 /// The permissions of all roles of a user.
 pub fn permissions_of_user(conn: &Connection, user_id: &str) -> Result<Vec<Permission>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT r.permissions FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?1",
+        "SELECT r.permissions FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?1
+         UNION ALL SELECT permissions FROM users WHERE id = ?1",
     )?;
     let mut out = Vec::new();
+    // The user's roles' permissions and the user's own.
     for row in stmt.query_map([user_id], |r| r.get::<_, String>(0))? {
         let perms: Vec<Permission> = serde_json::from_str(&row?)
             .map_err(|e| Error::internal(format!("role permissions: {e}")))?;
@@ -193,7 +237,12 @@ pub struct Role {
     pub sets: Vec<ScopedSet>,
     /// Rules in a dialect's own form, as given (Mender's `{action, object}`).
     pub legacy: Vec<serde_json::Value>,
+    /// Permissions given one by one (Cybus roles), each with its id.
+    pub direct: Vec<Permission>,
+    /// What the permission check reads: the sets, the rules and `direct`, compiled.
     pub permissions: Vec<Permission>,
+    /// Made by a service rather than by an administrator.
+    pub auto_generated: bool,
     pub created_ts: i64,
     pub updated_ts: i64,
 }
@@ -215,14 +264,17 @@ pub fn no_rules() -> RuleCompiler {
     })
 }
 
-const COLUMNS: &str = "id, name, description, builtin, permission_sets, permissions, created_ts, \
-                       updated_ts, legacy_permissions";
+pub(crate) const COLUMNS: &str = "id, name, description, builtin, permission_sets, permissions, \
+                       created_ts, updated_ts, legacy_permissions, direct_permissions, auto_generated";
 
-fn from_row(r: &Row) -> rusqlite::Result<Role> {
+pub(crate) fn from_row(r: &Row) -> rusqlite::Result<Role> {
     let sets: String = r.get(4)?;
     let perms: String = r.get(5)?;
     let legacy: String = r.get(8)?;
+    let direct: String = r.get(9)?;
     Ok(Role {
+        direct: serde_json::from_str(&direct).unwrap_or_default(),
+        auto_generated: r.get(10)?,
         id: r.get(0)?,
         name: r.get(1)?,
         description: r.get(2)?,
@@ -235,10 +287,18 @@ fn from_row(r: &Row) -> rusqlite::Result<Role> {
     })
 }
 
-/// What the permission check reads for a role given these sets and rules.
-fn compiled(sets: &[ScopedSet], rules: &[Permission]) -> Result<Vec<Permission>> {
+/// What the permission check reads for a role given these sets, rules and direct permissions.
+pub(crate) fn compiled(
+    sets: &[ScopedSet],
+    rules: &[Permission],
+    direct: &[Permission],
+) -> Result<Vec<Permission>> {
     let mut perms = compile("permission_sets_with_scope", sets)?;
     perms.extend(rules.iter().cloned());
+    perms.extend(direct.iter().map(|p| Permission {
+        id: None,
+        ..p.clone()
+    }));
     Ok(perms)
 }
 
@@ -246,40 +306,21 @@ fn compiled(sets: &[ScopedSet], rules: &[Permission]) -> Result<Vec<Permission>>
 /// made by an older binary follow this binary's resources (built-in ones follow through
 /// `ensure_builtin`). Run once at start.
 pub async fn refresh_custom(db: &Db, rules: &RuleCompiler) -> Result<u64> {
-    let roles: Vec<(String, Vec<ScopedSet>, Vec<serde_json::Value>, String)> = db
+    let roles: Vec<Role> = db
         .read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, permission_sets, legacy_permissions, permissions FROM roles
-                 WHERE builtin = 0",
-            )?;
+            let mut stmt =
+                conn.prepare(&format!("SELECT {COLUMNS} FROM roles WHERE builtin = 0"))?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })?
+                .query_map([], from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, sets, legacy, perms)| {
-                    (
-                        id,
-                        serde_json::from_str(&sets).unwrap_or_default(),
-                        serde_json::from_str(&legacy).unwrap_or_default(),
-                        perms,
-                    )
-                })
-                .collect())
+            Ok(rows)
         })
         .await?;
     let mut changes = Vec::new();
-    for (id, sets, legacy, old) in roles {
-        let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
-        if perms != old {
-            changes.push((id, perms));
+    for role in roles {
+        let perms = compiled(&role.sets, &rules(&role.legacy)?, &role.direct)?;
+        if perms != role.permissions {
+            changes.push((role.id, to_json(&perms)?));
         }
     }
     let n = changes.len() as u64;
@@ -320,7 +361,7 @@ pub async fn list(db: &Db, tenant_id: &str, offset: u64, limit: u64) -> Result<(
     .await
 }
 
-fn get_in(conn: &Connection, tenant_id: &str, name: &str) -> Result<Role> {
+pub(crate) fn get_in(conn: &Connection, tenant_id: &str, name: &str) -> Result<Role> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM roles WHERE tenant_id = ?1 AND name = ?2"),
         params![tenant_id, name],
@@ -354,7 +395,7 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-fn check_description(d: &str) -> Result<()> {
+pub(crate) fn check_description(d: &str) -> Result<()> {
     if d.len() > MAX_DESCRIPTION_LEN {
         return Err(Error::invalid(
             "description",
@@ -375,7 +416,7 @@ pub async fn create(
 ) -> Result<Role> {
     check_name(name)?;
     check_description(description)?;
-    let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
+    let perms = to_json(&compiled(&sets, &rules(&legacy)?, &[])?)?;
     let sets = to_json(&sets)?;
     let legacy = to_json(&legacy)?;
     let (t, n, d) = (
@@ -428,7 +469,7 @@ pub async fn update(
         }
         let sets = sets.unwrap_or(role.sets);
         let legacy = legacy.unwrap_or(role.legacy);
-        let perms = to_json(&compiled(&sets, &rules(&legacy)?)?)?;
+        let perms = to_json(&compiled(&sets, &rules(&legacy)?, &role.direct)?)?;
         let now = now_ms();
         if let Some(d) = description {
             conn.execute(

@@ -10,6 +10,8 @@ use rusqlite::{params, OptionalExtension};
 pub struct Issued {
     pub token: String,
     pub jti: String,
+    /// When the token stops working (ms since the epoch).
+    pub expires_ts: i64,
 }
 
 pub async fn issue_session(
@@ -60,7 +62,11 @@ pub async fn issue_session(
         Ok(())
     })
     .await?;
-    Ok(Issued { token, jti })
+    Ok(Issued {
+        token,
+        jti,
+        expires_ts: exp_ms,
+    })
 }
 
 /// Turns a bearer token into a principal: signature and expiry, then the token row (not
@@ -81,11 +87,12 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
             bool,
             Option<i64>,
             String,
+            bool,
         );
         let row: Option<Row> = conn
             .query_row(
                 "SELECT t.revoked_ts, COALESCE(u.email, u.username), u.status, n.status,
-                        u.totp_enabled, t.last_used_ts, t.kind
+                        u.totp_enabled, t.last_used_ts, t.kind, u.enforce_mfa
                  FROM user_tokens t
                  JOIN users u ON u.id = t.user_id
                  JOIN tenants n ON n.id = u.tenant_id
@@ -100,11 +107,13 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((revoked, email, status, tenant_status, totp_enabled, last_used, kind)) = row
+        let Some((revoked, email, status, tenant_status, totp_enabled, last_used, kind, enforce)) =
+            row
         else {
             return Err(Error::Unauthorized("token revoked".into()));
         };
@@ -119,7 +128,9 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
         if tenant_status != "active" {
             return Err(Error::Unauthorized("tenant account suspended".into()));
         }
-        let tfa_setup_required = super::tfa::setup_required_in(conn, &claims.tenant, totp_enabled)?;
+        // The tenant requires 2FA, or this user must enrol (Cybus's `enforceMFAEnrollment`).
+        let tfa_setup_required = (enforce && !totp_enabled)
+            || super::tfa::setup_required_in(conn, &claims.tenant, totp_enabled)?;
         super::sessions::note_use(&db2, &claims.jti, last_used);
         Ok(Principal {
             tenant_id: claims.tenant,

@@ -8,6 +8,7 @@ pub mod password;
 pub mod token;
 pub mod totp;
 pub mod vault;
+pub mod x509;
 
 /// `n` random bytes from the OS generator.
 pub fn random_bytes(n: usize) -> Vec<u8> {

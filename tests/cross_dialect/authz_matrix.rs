@@ -94,10 +94,34 @@ fn allowed_v3(role: &str, method: &str, path: &str) -> bool {
     }
 }
 
+/// What each built-in role may do on the Cybus API (`/api/users`, `/api/roles`, ...): an
+/// administrator everything; Read Access sees users and roles (as on the other APIs); the
+/// others nothing guarded.
+fn allowed_cybus(role: &str, method: &str, path: &str) -> bool {
+    let read = method == "GET";
+    match role {
+        "RBAC_ROLE_PERMIT_ALL" => true,
+        "RBAC_ROLE_OBSERVER" => {
+            read && [
+                "/api/users",
+                "/api/listUsers",
+                "/api/roles",
+                "/api/permissions",
+            ]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        }
+        _ => false,
+    }
+}
+
 /// What each built-in role may do, from its description.
 fn allowed(role: &str, method: &str, path: &str) -> bool {
     if path.starts_with("/v3/") {
         return allowed_v3(role, method, path);
+    }
+    if !path.starts_with("/api/management/") {
+        return allowed_cybus(role, method, path);
     }
     let res = resource(path);
     let read = method == "GET" || (method == "POST" && res.ends_with("/search"));

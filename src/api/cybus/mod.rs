@@ -1,8 +1,33 @@
-//! The Cybus Connectware auth-server dialect (`/api/users`, `/api/roles`, ...). Its routes come
-//! with the Cybus work; what exists now is the paths it owns and its error shape, so that
-//! anything under them already answers as Cybus clients expect.
+//! The Cybus Connectware auth-server dialect (`/api/users`, `/api/roles`, `/api/login`, ...):
+//! thin handlers over the same core users, roles and permissions the other dialects use.
 
+pub mod challenges;
 pub mod errors;
+mod mfa;
+mod roles;
+mod session;
+mod user_parts;
+mod users;
+mod wire;
+
+use crate::api::routes::Routes;
+
+/// Behind the one permission check.
+pub fn management_routes() -> Routes {
+    users::management_routes()
+        .merge(user_parts::management_routes())
+        .merge(roles::management_routes())
+}
+
+/// Any signed-in user, on themselves.
+pub fn self_service_routes() -> Routes {
+    session::self_service_routes().merge(mfa::self_service_routes())
+}
+
+/// No credentials.
+pub fn public_routes() -> Routes {
+    session::public_routes()
+}
 
 /// The paths this dialect answers (the auth server's own; the rest of `/api` is Mender's).
 pub const PREFIXES: &[&str] = &[
@@ -17,4 +42,7 @@ pub const PREFIXES: &[&str] = &[
     "/api/certificates",
     "/api/maintenance",
     "/api/password-policy",
+    "/api/password",
+    "/api/logout",
+    "/api/tokens",
 ];

@@ -434,6 +434,7 @@ async fn first_admin(
                 ..Default::default()
             },
             status: Some(status.into()),
+            ..Default::default()
         },
     )
     .await

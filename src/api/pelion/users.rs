@@ -156,6 +156,7 @@ async fn create(
             roles,
             profile,
             status: Some(status.into()),
+            ..Default::default()
         },
     )
     .await?;

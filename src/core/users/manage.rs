@@ -27,6 +27,10 @@ pub struct Filter {
     pub identity_providers: Vec<String>,
     /// Only members of this role.
     pub role_id: Option<String>,
+    /// Only users with one of these usernames (Cybus's `username[eq]`).
+    pub usernames: Vec<String>,
+    /// Leave out users a service generated.
+    pub exclude_auto_generated: bool,
 }
 
 /// One page of a tenant's users in creation order, and the number matching if asked.
@@ -38,6 +42,7 @@ pub async fn list(db: &Db, tenant_id: &str, f: Filter, page: &Query) -> Result<L
         for (column, values, not) in [
             ("id", &f.ids, ""),
             ("email", &f.emails, ""),
+            ("username", &f.usernames, ""),
             ("status", &f.statuses, ""),
             ("status", &f.not_statuses, "NOT "),
             ("identity_provider", &f.identity_providers, ""),
@@ -49,6 +54,9 @@ pub async fn list(db: &Db, tenant_id: &str, f: Filter, page: &Query) -> Result<L
                 ));
                 args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
             }
+        }
+        if f.exclude_auto_generated {
+            clauses.push("auto_generated = 0".into());
         }
         if let Some(role) = &f.role_id {
             clauses.push("id IN (SELECT user_id FROM user_roles WHERE role_id = ?)".into());

@@ -1,5 +1,6 @@
 //! Users: one row per person whichever API created them.
 
+pub mod access;
 pub mod manage;
 pub mod profile;
 pub use manage::{delete, list, update, Filter, Update};
@@ -183,6 +184,11 @@ pub struct NewUser {
     pub profile: ProfileChange,
     /// `active` when None.
     pub status: Option<String>,
+    /// Grant types, own permissions and the rest (checked by `create`).
+    pub access: access::AccessChange,
+    /// A password already hashed (argon2id) instead of `password`: a client registration
+    /// keeps only the hash of the password it was sent.
+    pub password_hash: Option<String>,
 }
 
 impl NewUser {
@@ -226,7 +232,27 @@ pub(crate) fn ensure_names_free(
     Ok(())
 }
 
+fn signs_in_with_password(a: &access::AccessChange) -> bool {
+    a.grant_types
+        .as_ref()
+        .is_none_or(|g| g.iter().any(|g| g.method == "password"))
+}
+
+/// A new user checked, with its password hashed, ready to insert.
+pub struct Prepared {
+    new: NewUser,
+    access: access::AccessChange,
+    status: String,
+    hash: Option<String>,
+}
+
 pub async fn create(db: &Db, new: NewUser) -> Result<User> {
+    let p = prepare(new).await?;
+    db.write(move |conn| insert_in(conn, &p)).await
+}
+
+/// Checks a new user and hashes its password (outside any transaction: hashing is slow).
+pub async fn prepare(new: NewUser) -> Result<Prepared> {
     if new.email.is_none() && new.username.is_none() {
         return Err(Error::invalid("email", "email or username is required"));
     }
@@ -246,53 +272,71 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
         ));
     }
     new.profile.check()?;
+    let access = new.access.clone().checked()?;
     let status = new.status.clone().unwrap_or_else(|| "active".into());
     if !STATUSES.contains(&status.as_str()) {
         return Err(Error::invalid("status", "unknown user status"));
     }
-    let hash = match (&new.password, new.identity_provider.as_str()) {
-        (Some(pw), "local") => {
+    let hash = match (
+        &new.password,
+        &new.password_hash,
+        new.identity_provider.as_str(),
+    ) {
+        (Some(pw), _, "local") => {
             let names = [new.email.as_deref(), new.username.as_deref()];
             password::policy().check("password", pw, &names)?;
             Some(password::hash_in_pool(pw.clone()).await?)
         }
-        (None, "local") => return Err(Error::invalid("password", "password is required")),
+        (None, Some(hash), "local") => Some(hash.clone()),
+        // A user who signs in with a client certificate only needs no password.
+        (None, None, "local") if signs_in_with_password(&access) => {
+            return Err(Error::invalid("password", "password is required"))
+        }
         _ => None,
     };
-    db.write(move |conn| {
-        let role_ids = new
-            .roles
-            .iter()
-            .map(|r| roles::id_by_name(conn, &new.tenant_id, roles::resolve_alias(r)))
-            .collect::<Result<Vec<_>>>()?;
-        ensure_names_free(conn, new.email.as_deref(), new.username.as_deref(), "")?;
-        let id = super::new_id();
-        let now = now_ms();
-        conn.execute(
-            "INSERT INTO users (id, tenant_id, email, username, password_hash, identity_provider,
-                                status, created_ts, updated_ts, password_changed_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)",
-            params![
-                id,
-                new.tenant_id,
-                new.email,
-                new.username,
-                hash,
-                new.identity_provider,
-                status,
-                now
-            ],
-        )?;
-        profile::apply_in(conn, &id, &new.profile)?;
-        for rid in role_ids {
-            conn.execute(
-                "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
-                params![id, rid],
-            )?;
-        }
-        get_in(conn, &id)
+    Ok(Prepared {
+        new,
+        access,
+        status,
+        hash,
     })
-    .await
+}
+
+/// Inserts a prepared user (inside a write transaction).
+pub fn insert_in(conn: &Connection, p: &Prepared) -> Result<User> {
+    let new = &p.new;
+    let role_ids = new
+        .roles
+        .iter()
+        .map(|r| roles::id_by_name(conn, &new.tenant_id, roles::resolve_alias(r)))
+        .collect::<Result<Vec<_>>>()?;
+    ensure_names_free(conn, new.email.as_deref(), new.username.as_deref(), "")?;
+    let id = super::new_id();
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO users (id, tenant_id, email, username, password_hash, identity_provider,
+                            status, created_ts, updated_ts, password_changed_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)",
+        params![
+            id,
+            new.tenant_id,
+            new.email,
+            new.username,
+            p.hash,
+            new.identity_provider,
+            p.status,
+            now
+        ],
+    )?;
+    profile::apply_in(conn, &id, &new.profile)?;
+    access::apply_in(conn, &id, &p.access)?;
+    for rid in role_ids {
+        conn.execute(
+            "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
+            params![id, rid],
+        )?;
+    }
+    get_in(conn, &id)
 }
 
 pub(crate) fn get_in(conn: &Connection, id: &str) -> Result<User> {

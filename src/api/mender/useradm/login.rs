@@ -106,7 +106,7 @@ async fn login(State(state): State<AppState>, req: Request) -> Result<Response> 
     };
     let issued = match login::login(&state.login_deps(), &attempt).await? {
         login::Outcome::LoggedIn { token, .. } => token,
-        login::Outcome::SecondFactorRequired => {
+        login::Outcome::SecondFactorRequired { .. } => {
             return Err(Error::Unauthorized(
                 "two-factor authentication token is missing".into(),
             ))

@@ -2,6 +2,7 @@
 //! `2faverify`), disabling, backup codes; administrators enable/disable it for others.
 
 use super::BASE;
+use crate::api::code_check::throttled;
 use crate::api::extract::Json as Body;
 use crate::api::routes::Routes;
 use crate::api::routes::{get, post, put};
@@ -125,26 +126,6 @@ async fn qr(State(state): State<AppState>, p: Principal) -> Result<Json<Value>> 
     Ok(Json(
         json!({ "qr": e.qr_png_base64, "uri": e.uri, "secret": e.secret_base32 }),
     ))
-}
-
-/// Runs a code check that counts towards the account's failed-login limit when it fails.
-async fn throttled<T>(
-    state: &AppState,
-    p: &Principal,
-    check: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    state.throttle.check(&p.email, &p.address)?;
-    let r = check.await;
-    if let Err(Error::Unauthorized(_)) = &r {
-        crate::core::login::record_failure(
-            &state.login_deps(),
-            &p.email,
-            &p.address,
-            &p.request_id,
-        )
-        .await;
-    }
-    r
 }
 
 async fn verify(

@@ -1,0 +1,166 @@
+//! Signing in through `/api/login`, long-lived tokens and their revocation, token validation,
+//! logout, one's own password, and the public configuration.
+
+use crate::common::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::{assert_error, login, Cy};
+use serde_json::{json, Value};
+
+#[test]
+fn login_answers_with_a_token_and_the_caller_s_permissions() {
+    let s = Server::start();
+    let answer = login(&s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert!(answer["token"].as_str().unwrap().len() > 20);
+    assert_eq!(answer["mfaEnrollmentRequired"], false);
+    assert!(
+        answer["expiresAt"].as_str().unwrap().ends_with('Z'),
+        "{answer}"
+    );
+    assert!(!answer["permissions"].as_array().unwrap().is_empty());
+
+    let wrong = s
+        .client()
+        .post(s.url("/api/login"))
+        .json(&json!({"username": ADMIN_EMAIL, "password": "not-it"}))
+        .send()
+        .unwrap();
+    assert_error(wrong, 401);
+    let missing = assert_error(
+        s.client()
+            .post(s.url("/api/login"))
+            .json(&json!({"username": ADMIN_EMAIL}))
+            .send()
+            .unwrap(),
+        400,
+    );
+    assert_eq!(missing["field"], "password");
+
+    let cy = Cy::with(&s, answer["token"].as_str().unwrap());
+    let me = cy.ok("GET", "/api/auth/whoami", None);
+    assert_eq!(me["id"], answer["userId"]);
+    assert!(me["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "connectware-admin" || r["name"].is_string()));
+
+    // A token is checked by whoever was handed it.
+    let valid = s
+        .client()
+        .post(s.url("/api/tokens"))
+        .json(&json!({"token": cy.token}))
+        .send()
+        .unwrap();
+    assert_eq!(valid.status(), 200);
+    assert_eq!(valid.json::<Value>().unwrap()["userId"], answer["userId"]);
+
+    cy.ok("POST", "/api/logout", None);
+    assert_error(cy.send("GET", "/api/auth/whoami", None), 401);
+    let after = s
+        .client()
+        .post(s.url("/api/tokens"))
+        .json(&json!({"token": cy.token}))
+        .send()
+        .unwrap();
+    assert_error(after, 401);
+}
+
+#[test]
+fn long_lived_tokens_are_listed_and_revoked_by_fingerprint() {
+    let s = Server::start();
+    let cy = Cy::admin(&s);
+    let id = cy.user("robot", "robot-password-1", &[]);
+    let r = s
+        .client()
+        .post(s.url("/api/login"))
+        .json(&json!({"username": "robot", "password": "robot-password-1",
+                      "expireTimeInHours": 48, "label": "ci job"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let long: Value = r.json().unwrap();
+    let token = long["token"].as_str().unwrap().to_string();
+    Cy::with(&s, &token).ok("GET", "/api/auth/whoami", None);
+
+    let listed = cy.ok("GET", &format!("/api/users/{id}/tokens"), None);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["label"], "ci job");
+    let fp = listed[0]["fingerprint"].as_str().unwrap();
+
+    let bad = assert_error(
+        s.client()
+            .post(s.url("/api/login"))
+            .json(&json!({"username": "robot", "password": "robot-password-1",
+                          "expireTimeInHours": 0}))
+            .send()
+            .unwrap(),
+        400,
+    );
+    assert_eq!(bad["field"], "expireTimeInHours");
+
+    cy.ok(
+        "DELETE",
+        &format!("/api/users/{id}/tokens?fingerprint={fp}"),
+        None,
+    );
+    assert_error(
+        Cy::with(&s, &token).send("GET", "/api/auth/whoami", None),
+        401,
+    );
+    assert_eq!(
+        cy.ok("GET", &format!("/api/users/{id}/tokens"), None),
+        json!([])
+    );
+}
+
+#[test]
+fn users_change_their_own_password() {
+    let s = Server::start();
+    let cy = Cy::admin(&s);
+    cy.user("carol", "carol-password-1", &[]);
+    let me = Cy::with(
+        &s,
+        login(&s, "carol", "carol-password-1")["token"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_error(
+        me.send(
+            "POST",
+            "/api/users/password",
+            Some(json!({"oldPassword": "wrong", "newPassword": "carol-password-2"})),
+        ),
+        // As in every dialect: the request is understood, the proof is wrong.
+        422,
+    );
+    me.ok(
+        "POST",
+        "/api/users/password",
+        Some(json!({"oldPassword": "carol-password-1", "newPassword": "carol-password-2"})),
+    );
+    login(&s, "carol", "carol-password-2");
+}
+
+#[test]
+fn public_configuration() {
+    let s = Server::start();
+    let mfa: Value = s
+        .client()
+        .get(s.url("/api/auth/mfa"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(mfa, json!({"enabled": true}));
+    let policy: Value = s
+        .client()
+        .get(s.url("/api/password-policy"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    for k in ["min", "lower", "upper", "numeric", "symbol"] {
+        assert!(policy[k].is_u64(), "{k}: {policy}");
+    }
+    assert!(policy["min"].as_u64().unwrap() >= 1);
+}
