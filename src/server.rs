@@ -216,6 +216,7 @@ pub async fn serve(config: Config) -> Result<()> {
         path_grants: Default::default(),
         role_rules,
         cybus_challenges: Default::default(),
+        registry: Default::default(),
         ca_keys: Arc::new(crate::crypto::vault::Vault::load_or_create(
             &config.data_dir.join("secrets").join("ca.key"),
         )?),

@@ -41,6 +41,8 @@ pub struct AppState {
     pub role_rules: crate::core::roles::RuleCompiler,
     /// Cybus logins waiting for their second factor.
     pub cybus_challenges: Arc<super::cybus::challenges::Challenges>,
+    /// Which tenants' client registries are open.
+    pub registry: Arc<crate::core::client_registry::Window>,
     /// Seals the keys of the tenants' client certificate authorities.
     pub ca_keys: Arc<crate::crypto::vault::Vault>,
 }

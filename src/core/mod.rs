@@ -34,6 +34,7 @@ pub mod settings;
 pub mod tenants;
 pub mod tfa;
 pub mod tokens;
+pub mod trust_store;
 pub mod user_certificates;
 pub mod users;
 

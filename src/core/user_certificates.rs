@@ -1,6 +1,5 @@
-//! Client certificates users authenticate with (grant type `certificate`), each tenant's
-//! certificate authority that signs them for granted registrations, and the CA certificates a
-//! tenant trusts.
+//! Client certificates users authenticate with (grant type `certificate`), and each tenant's
+//! certificate authority that signs them for granted registrations.
 
 use crate::crypto::vault::Vault;
 use crate::crypto::x509::{self, Authority, CertInfo, Csr};
@@ -12,8 +11,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub const CLIENT_CERT_DAYS: i64 = 365;
 /// Certificates one user may have attached.
 pub const MAX_PER_USER: i64 = 20;
-/// CA certificates one tenant may trust.
-pub const MAX_TRUSTED: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct UserCertificate {

@@ -3,7 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod certificates;
 mod mfa;
+mod registry;
 mod roles;
 mod session;
 mod users;
@@ -40,16 +42,7 @@ impl<'a> Cy<'a> {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::blocking::Response {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut rb = self
-            .s
-            .client()
-            .request(m, self.s.url(path))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        rb.send().unwrap()
+        common::Api::new(self.s, &self.token).send(method, path, body)
     }
 
     /// The JSON of an answer that must have `status`.

@@ -1,9 +1,11 @@
 //! The Cybus Connectware auth-server dialect (`/api/users`, `/api/roles`, `/api/login`, ...):
 //! thin handlers over the same core users, roles and permissions the other dialects use.
 
+mod certificates;
 pub mod challenges;
 pub mod errors;
 mod mfa;
+mod registry;
 mod roles;
 mod session;
 mod user_parts;
@@ -17,6 +19,8 @@ pub fn management_routes() -> Routes {
     users::management_routes()
         .merge(user_parts::management_routes())
         .merge(roles::management_routes())
+        .merge(registry::management_routes())
+        .merge(certificates::management_routes())
 }
 
 /// Any signed-in user, on themselves.
@@ -26,7 +30,7 @@ pub fn self_service_routes() -> Routes {
 
 /// No credentials.
 pub fn public_routes() -> Routes {
-    session::public_routes()
+    session::public_routes().merge(registry::public_routes())
 }
 
 /// The paths this dialect answers (the auth server's own; the rest of `/api` is Mender's).

@@ -190,29 +190,6 @@ async fn certificates(
         .collect::<Vec<_>>())))
 }
 
-/// The PEM of a certificate body: raw PEM text, `"<pem>"`, or `{certificate}`/`{pem}`.
-fn pem_in(body: &[u8]) -> Result<String> {
-    let missing = || Error::invalid("certificate", "certificate is required (PEM)");
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::String(s)) => Ok(s),
-        Ok(Value::Object(o)) => o
-            .get("certificate")
-            .or(o.get("pem"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(missing),
-        Ok(_) => Err(missing()),
-        Err(_) => {
-            let text = std::str::from_utf8(body).map_err(|_| missing())?;
-            if text.trim().is_empty() {
-                Err(missing())
-            } else {
-                Ok(text.to_string())
-            }
-        }
-    }
-}
-
 async fn attach(
     State(state): State<AppState>,
     p: Principal,
@@ -220,7 +197,7 @@ async fn attach(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     let u = user_of(&state, &p, &id).await?;
-    let pem = pem_in(&body)?;
+    let pem = wire::pem_in(&body)?;
     let c = user_certificates::attach(&state.db, &p.tenant_id, &u.id, &pem).await?;
     audit::record(
         &state.db,

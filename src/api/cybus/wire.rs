@@ -180,3 +180,26 @@ pub fn flag(q: &[(String, String)], name: &str) -> Result<Option<bool>> {
         )),
     }
 }
+
+/// The PEM of a certificate body: raw PEM text, `"<pem>"`, or `{certificate}`/`{pem}`.
+pub fn pem_in(body: &[u8]) -> Result<String> {
+    let missing = || Error::invalid("certificate", "certificate is required (PEM)");
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::String(s)) => Ok(s),
+        Ok(Value::Object(o)) => o
+            .get("certificate")
+            .or(o.get("pem"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(missing),
+        Ok(_) => Err(missing()),
+        Err(_) => {
+            let text = std::str::from_utf8(body).map_err(|_| missing())?;
+            if text.trim().is_empty() {
+                Err(missing())
+            } else {
+                Ok(text.to_string())
+            }
+        }
+    }
+}
