@@ -177,6 +177,11 @@ impl Config {
             None if Path::new("fleetbox.toml").exists() => read_table(Path::new("fleetbox.toml"))?,
             None => toml::Table::new(),
         };
+        let policy_json = env
+            .iter()
+            .find(|(k, _)| k == &format!("{ENV_PREFIX}PASSWORD_POLICY"))
+            .map(|(_, v)| v.clone());
+        flatten_password_policy(&mut table, policy_json.as_deref())?;
         let defaults = toml::Table::try_from(Config::default()).map_err(|e| e.to_string())?;
         for (key, value) in &table {
             let Some(default) = defaults.get(key) else {
@@ -397,6 +402,62 @@ impl Config {
     }
 }
 
+/// The password policy's keys under the names its `{min, lower, upper, numeric, symbol}`
+/// form uses.
+const POLICY_KEYS: [(&str, &str); 5] = [
+    ("min", "password_min_length"),
+    ("lower", "password_min_lower"),
+    ("upper", "password_min_upper"),
+    ("numeric", "password_min_numeric"),
+    ("symbol", "password_min_symbol"),
+];
+
+/// The policy may be written as a `[password_policy]` table (or `FLEETBOX_PASSWORD_POLICY`,
+/// a JSON object) with the short names; both become the flat `password_min_*` keys. Setting a
+/// rule both ways, an unknown rule or a value that is no count stops the start.
+fn flatten_password_policy(table: &mut toml::Table, env_json: Option<&str>) -> Result<(), String> {
+    let mut rules: Vec<(String, toml::Value, &str)> = Vec::new();
+    if let Some(v) = table.remove("password_policy") {
+        let toml::Value::Table(t) = v else {
+            return Err("configuration key `password_policy`: expected a table".into());
+        };
+        rules.extend(t.into_iter().map(|(k, v)| (k, v, "password_policy")));
+    }
+    if let Some(raw) = env_json {
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| format!("{ENV_PREFIX}PASSWORD_POLICY: not JSON ({e})"))?;
+        let serde_json::Value::Object(o) = v else {
+            return Err(format!(
+                "{ENV_PREFIX}PASSWORD_POLICY: expected a JSON object"
+            ));
+        };
+        for (k, v) in o {
+            let n = v
+                .as_i64()
+                .ok_or_else(|| format!("{ENV_PREFIX}PASSWORD_POLICY: `{k}` must be a number"))?;
+            rules.push((k, toml::Value::Integer(n), "FLEETBOX_PASSWORD_POLICY"));
+        }
+    }
+    for (k, v, source) in rules {
+        let Some((_, flat)) = POLICY_KEYS.iter().find(|(short, _)| *short == k) else {
+            return Err(format!(
+                "{source}: unknown rule `{k}` (rules: min, lower, upper, numeric, symbol)"
+            ));
+        };
+        match v {
+            toml::Value::Integer(n) if n >= 0 => {}
+            _ => return Err(format!("{source}: `{k}` must be a count (0 or more)")),
+        }
+        if source == "password_policy" && table.contains_key(*flat) {
+            return Err(format!(
+                "configuration: `password_policy.{k}` and `{flat}` set the same rule; keep one"
+            ));
+        }
+        table.insert(flat.to_string(), v);
+    }
+    Ok(())
+}
+
 fn read_table(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read configuration file {}: {e}", path.display()))?;
@@ -463,6 +524,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("FLEETBOX_MAX_BODY_BYTES"), "{e}");
+    }
+
+    #[test]
+    fn password_policy_table_and_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fleetbox.toml");
+        std::fs::write(&file, "[password_policy]\nmin = 12\nsymbol = 1\n").unwrap();
+        let c = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+        assert_eq!((c.password_min_length, c.password_min_symbol), (12, 1));
+
+        let c = Config::load(
+            None,
+            &env(&[("FLEETBOX_PASSWORD_POLICY", r#"{"min": 9, "upper": 2}"#)]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!((c.password_min_length, c.password_min_upper), (9, 2));
+
+        for (text, says) in [
+            ("[password_policy]\nlength = 3\n", "unknown rule `length`"),
+            ("[password_policy]\nmin = -1\n", "must be a count"),
+            (
+                "password_min_length = 9\n[password_policy]\nmin = 12\n",
+                "set the same rule",
+            ),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let e = Config::load(
+            None,
+            &env(&[("FLEETBOX_PASSWORD_POLICY", "{min: 9")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("FLEETBOX_PASSWORD_POLICY"), "{e}");
     }
 
     #[test]

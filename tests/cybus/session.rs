@@ -164,3 +164,64 @@ fn public_configuration() {
     }
     assert!(policy["min"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn the_configured_password_policy_is_shown_and_holds_in_every_dialect() {
+    let s = Server::builder()
+        .env(
+            "FLEETBOX_PASSWORD_POLICY",
+            r#"{"min": 10, "upper": 1, "symbol": 1}"#,
+        )
+        .env("FLEETBOX_ADMIN_PASSWORD", "Correct-horse-battery")
+        .start();
+    let policy: Value = s
+        .client()
+        .get(s.url("/api/password-policy"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        policy,
+        json!({"min": 10, "lower": 0, "upper": 1, "numeric": 0, "symbol": 1})
+    );
+    let cy = Cy::with(
+        &s,
+        login(&s, ADMIN_EMAIL, "Correct-horse-battery")["token"]
+            .as_str()
+            .unwrap(),
+    );
+    let weak = assert_error(
+        cy.send(
+            "POST",
+            "/api/users",
+            Some(json!({"username": "henry", "password": "lowercase-only"})),
+        ),
+        400,
+    );
+    assert_eq!(weak["field"], "password");
+    cy.user("henry", "Has-upper-1", &[]);
+    // The Mender API refuses the same password.
+    let r = cy.send(
+        "POST",
+        "/api/management/v1/useradm/users",
+        Some(json!({"email": "ivy@example.com", "password": "lowercase-only"})),
+    );
+    assert_eq!(r.status(), 422);
+    // A policy that is not JSON stops the server from starting.
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::common::run_cli(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--listen",
+            "none",
+        ],
+        &[("FLEETBOX_PASSWORD_POLICY", "{min: 3")],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FLEETBOX_PASSWORD_POLICY"));
+}
