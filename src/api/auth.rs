@@ -17,6 +17,25 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
+/// `Authorization: Basic` credentials, if that is what the request carries.
+pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
     let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
@@ -32,7 +51,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
             Ok(Some(token.trim()))
         }
         _ => Err(Error::Unauthorized(
-            "Authorization header must be `Bearer <token>`".into(),
+            "Authorization header must be `Bearer <token>` or `Basic <name:password>`".into(),
         )),
     }
 }
@@ -46,14 +65,29 @@ pub fn query_token(query: Option<&str>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Who is calling, from the bearer credential or the `apiToken` query parameter: a session or
-/// personal token, or an API key (one lookup for all, `core::credentials`).
+/// Who is calling, from the bearer credential or the `apiToken` query parameter (a session or
+/// personal token, or an API key: one lookup for all, `core::credentials`), or from a username
+/// and password sent with the request (HTTP Basic, checked like a login).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
     ctx: &RequestCtx,
 ) -> Result<Principal> {
+    if let Some((login, password)) = basic(headers) {
+        let mut p = crate::core::login::password_only(
+            &state.login_deps(),
+            &login,
+            &password,
+            &ctx.address,
+            &ctx.id,
+        )
+        .await?;
+        state.path_grants.expand(&state.routes, &mut p.permissions);
+        p.address = ctx.address.to_string();
+        p.request_id = ctx.id.to_string();
+        return Ok(p);
+    }
     let from_query;
     let token = match bearer(headers)? {
         Some(t) => t,

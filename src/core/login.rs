@@ -80,6 +80,41 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
     issue(d, a, user).await
 }
 
+/// A request that carries a username and password (HTTP Basic) instead of a token: checked
+/// like a login (throttled, failures counted) but no session is made. A user with 2FA on, or
+/// one who must still enrol, has to sign in for a token instead: a password alone is not
+/// enough for them.
+pub async fn password_only(
+    d: &Deps<'_>,
+    login: &str,
+    password: &str,
+    address: &str,
+    request_id: &str,
+) -> Result<super::Principal> {
+    d.throttle.check(login, address)?;
+    let user = match users::authenticate(d.db, login, password).await {
+        Ok(u) => u,
+        Err(e @ Error::Unauthorized(_)) => {
+            record_failure(d, login, address, request_id).await;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if user.totp_enabled {
+        return Err(Error::Unauthorized(
+            "two-factor authentication is on for this user: sign in for a token".into(),
+        ));
+    }
+    let p = tokens::principal_without_token(d.db, &user).await?;
+    if p.tfa_setup_required {
+        return Err(Error::Unauthorized(
+            "this user must set up two-factor authentication: sign in for a token".into(),
+        ));
+    }
+    d.throttle.success(login);
+    Ok(p)
+}
+
 /// The second step of a login whose password was checked earlier (a dialect kept the user
 /// from `SecondFactorRequired`, behind a short-lived handle): the code, then the token.
 pub async fn second_step(d: &Deps<'_>, a: &Attempt<'_>, user_id: &str) -> Result<Outcome> {

@@ -15,6 +15,8 @@ pub enum Kind {
     PersonalToken,
     /// An API key: its own identity with its own roles, owned by a user.
     ApiKey,
+    /// The user's name and password sent with the request (HTTP Basic): no token at all.
+    Password,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
             Kind::Session => "session",
             Kind::PersonalToken => "personal_token",
             Kind::ApiKey => "api_key",
+            Kind::Password => "password",
         }
     }
 }

@@ -153,6 +153,47 @@ pub async fn resolve(db: &Db, keys: &TokenKeys, token: &str) -> Result<Principal
     .await
 }
 
+/// The principal of a user who proved who they are without a token (HTTP Basic): the same
+/// checks and permissions as `resolve`, with no token id.
+pub async fn principal_without_token(db: &Db, user: &super::users::User) -> Result<Principal> {
+    let (user_id, tenant_id, name) = (
+        user.id.clone(),
+        user.tenant_id.clone(),
+        user.name().to_string(),
+    );
+    let totp_enabled = user.totp_enabled;
+    db.read(move |conn| {
+        let (status, tenant_status, enforce): (String, String, bool) = conn.query_row(
+            "SELECT u.status, n.status, u.enforce_mfa FROM users u
+             JOIN tenants n ON n.id = u.tenant_id WHERE u.id = ?1",
+            [&user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        if !crate::core::users::may_sign_in(&status) {
+            return Err(Error::Unauthorized("user is not active".into()));
+        }
+        if tenant_status != "active" {
+            return Err(Error::Unauthorized("tenant account suspended".into()));
+        }
+        let tfa_setup_required = (enforce && !totp_enabled)
+            || super::tfa::setup_required_in(conn, &tenant_id, totp_enabled)?;
+        Ok(Principal {
+            tenant_id,
+            permissions: roles::permissions_of_user(conn, &user_id)?,
+            user_id,
+            email: name,
+            kind: Kind::Password,
+            token_id: String::new(),
+            address: String::new(),
+            request_id: String::new(),
+            tfa_setup_required,
+            device_scope: Default::default(),
+            release_scope: Default::default(),
+        })
+    })
+    .await
+}
+
 pub async fn revoke(db: &Db, jti: &str) -> Result<()> {
     let jti = jti.to_string();
     db.write(move |conn| {

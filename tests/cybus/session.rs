@@ -225,3 +225,53 @@ fn the_configured_password_policy_is_shown_and_holds_in_every_dialect() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("FLEETBOX_PASSWORD_POLICY"));
 }
+
+#[test]
+fn requests_may_carry_basic_credentials_or_an_api_token_parameter() {
+    let s = Server::start();
+    let cy = Cy::admin(&s);
+    let reader = cy.role("reader", &[("/api/users/#", "read", "http")]);
+    cy.user("jack", "jack-password-1", &[&reader]);
+    let r = s
+        .client()
+        .get(s.url("/api/listUsers"))
+        .basic_auth("jack", Some("jack-password-1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = s
+        .client()
+        .get(s.url("/api/auth/whoami"))
+        .basic_auth("jack", Some("jack-password-1"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["tokenKind"], "password");
+    // The permissions are the user's, whichever way they signed the request.
+    let r = s
+        .client()
+        .get(s.url("/api/roles/page"))
+        .basic_auth("jack", Some("jack-password-1"))
+        .send()
+        .unwrap();
+    assert_error(r, 403);
+    let r = s
+        .client()
+        .get(s.url("/api/listUsers"))
+        .basic_auth("jack", Some("wrong"))
+        .send()
+        .unwrap();
+    assert_error(r, 401);
+
+    let token = login(&s, "jack", "jack-password-1")["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .client()
+        .get(s.url(&format!("/api/listUsers?apiToken={token}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
