@@ -6,6 +6,7 @@
 pub mod allocator;
 pub mod api;
 pub mod artifact;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connect;

@@ -157,8 +157,80 @@ fn remove_stale_uploads(dir: &std::path::Path) {
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
 
-pub async fn serve(config: Config) -> Result<()> {
+/// Why `serve` returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Asked to stop (SIGTERM, SIGINT).
+    Exit,
+    /// Asked to start again in this process (to apply a staged restore).
+    Restart,
+}
+
+/// Applies a restore staged by the running server before it restarted, and records how it went.
+fn apply_staged_restore(data_dir: &Path) -> Option<(crate::backup::Manifest, serde_json::Value)> {
+    use crate::backup::jobs::{write_restore_status, Outcome};
+    let now = crate::db::now_ms();
+    match crate::backup::apply_pending(data_dir) {
+        Ok(None) => None,
+        Ok(Some((m, by))) => {
+            tracing::warn!(
+                created = %crate::core::rfc3339(m.created_ms),
+                "restored the uploaded backup; the database it replaced is fleetbox.db.before-restore"
+            );
+            let outcome = Outcome {
+                id: crate::backup::jobs::new_id(m.created_ms),
+                succeeded: true,
+                finished_ms: now,
+                size: None,
+                error: None,
+            };
+            write_restore_status(data_dir, &outcome);
+            Some((m, by))
+        }
+        Err(e) => {
+            tracing::error!("applying the uploaded backup: {e}");
+            let outcome = Outcome {
+                id: String::new(),
+                succeeded: false,
+                finished_ms: now,
+                size: None,
+                error: Some(e.public_message()),
+            };
+            write_restore_status(data_dir, &outcome);
+            None
+        }
+    }
+}
+
+/// The audit entry of a restore, written into the restored database (one written before would
+/// have been replaced with the rest).
+async fn record_restore(
+    db: &Db,
+    tenant: &str,
+    manifest: &crate::backup::Manifest,
+    by: serde_json::Value,
+) -> Result<()> {
+    let id = crate::backup::jobs::new_id(manifest.created_ms);
+    let mut entry = audit::Entry::system(tenant, "restore", "backup", &id).detail(
+        serde_json::json!({"created": crate::core::rfc3339(manifest.created_ms), "requested_by": by}),
+    );
+    if let Some(email) = by.get("email").and_then(|e| e.as_str()) {
+        entry.actor_type = "user";
+        entry.actor_email = Some(email.to_string());
+        entry.actor_id = by.get("id").and_then(|i| i.as_str()).map(str::to_string);
+    }
+    audit::record(db, entry).await
+}
+
+pub async fn serve(config: Config) -> Result<Stopped> {
+    prepare_data_dir(&config.data_dir)?;
+    // Held while serving: one server per data dir, and no restore beneath it.
+    let _lock = crate::backup::DataDirLock::take(&config.data_dir)?;
+    let restored = apply_staged_restore(&config.data_dir);
     let (db, tenant) = open_store(&config).await?;
+    if let Some((m, by)) = restored {
+        record_restore(&db, &tenant, &m, by).await?;
+    }
     bootstrap_admin(&db, &tenant, &config).await?;
     // Roles an older binary compiled follow this binary's routes and permission sets.
     let routes = Arc::new(api::RouteGroups::new(config.artifact_max_bytes).table());
@@ -183,6 +255,7 @@ pub async fn serve(config: Config) -> Result<()> {
     crate::api::context::set_slow_request_ms(config.log_slow_request_ms);
     let check_ins = Arc::new(crate::core::devices::check_ins::CheckIns::new());
     check_ins.spawn_flusher(db.clone());
+    let maintenance = Arc::new(crate::backup::jobs::Maintenance::default());
     let state = AppState {
         check_ins: check_ins.clone(),
         config: Arc::new(config.clone()),
@@ -220,6 +293,7 @@ pub async fn serve(config: Config) -> Result<()> {
         ca_keys: Arc::new(crate::crypto::vault::Vault::load_or_create(
             &config.data_dir.join("secrets").join("ca.key"),
         )?),
+        maintenance: maintenance.clone(),
     };
     let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);
@@ -259,9 +333,14 @@ pub async fn serve(config: Config) -> Result<()> {
         }
     }
     let failed = tasks.iter().any(|(_, _, t)| t.is_finished());
+    let mut stopped = Stopped::Exit;
     if !failed {
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("shutting down: finishing in-flight requests"),
+            _ = maintenance.restart_requested() => {
+                tracing::warn!("restarting to apply an uploaded backup");
+                stopped = Stopped::Restart;
+            }
             _ = async {
                 loop {
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -300,7 +379,7 @@ pub async fn serve(config: Config) -> Result<()> {
         Some(e) => Err(Error::internal(e)),
         None => {
             tracing::info!("stopped");
-            Ok(())
+            Ok(stopped)
         }
     }
 }

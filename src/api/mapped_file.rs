@@ -42,7 +42,7 @@ pub fn body(file: File, start: u64, len: u64) -> Body {
 
 fn map(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
     let len = usize::try_from(len).map_err(io::Error::other)?;
-    // SAFETY: artifact files are written once under a temporary name and renamed into place;
+    // SAFETY: the files served this way (artifacts, backups) are written once under a temporary name and renamed into place;
     // they are never modified or truncated afterwards (deleting one unlinks it, which leaves
     // an existing mapping valid), so the mapped bytes cannot change or vanish under the body.
     let window = unsafe {

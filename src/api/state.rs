@@ -45,6 +45,8 @@ pub struct AppState {
     pub registry: Arc<crate::core::client_registry::Window>,
     /// Seals the keys of the tenants' client certificate authorities.
     pub ca_keys: Arc<crate::crypto::vault::Vault>,
+    /// Backups and restores asked for over the API, and the restart a restore needs.
+    pub maintenance: Arc<crate::backup::jobs::Maintenance>,
 }
 
 impl AppState {

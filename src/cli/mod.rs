@@ -63,6 +63,12 @@ enum Command {
     Artifact(ArtifactCommand),
     /// List every HTTP route with the guard in front of it (`guard<TAB>path`).
     Routes,
+    /// Write a backup of the whole server (database, secrets, certificates, artifacts) to
+    /// FILE; works while the server runs.
+    Backup { file: PathBuf },
+    /// Restore a backup into the data dir. Stop the server first; the database it replaces is
+    /// kept as `fleetbox.db.before-restore`.
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -162,17 +168,10 @@ pub fn main() -> ExitCode {
         &config.log_format,
         if quiet { "warn" } else { &config.log_level },
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("fleetbox: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match command {
+        Command::Serve(_) => serve_until_stopped(&config),
+        command => new_runtime().and_then(|rt| rt.block_on(run(command, config))),
     };
-    let result = runtime.block_on(run(command, config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -182,9 +181,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn new_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// Serves until asked to stop. A restart (to apply an uploaded backup) runs the server again
+/// in a fresh runtime: dropping the old one ends every task that still held the old database
+/// and caches.
+fn serve_until_stopped(config: &Config) -> Result<(), String> {
+    loop {
+        let runtime = new_runtime()?;
+        let stopped = runtime
+            .block_on(server::serve(config.clone()))
+            .map_err(|e| e.to_string())?;
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        if stopped != server::Stopped::Restart {
+            return Ok(());
+        }
+    }
+}
+
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Serve(_) => server::serve(config).await.map_err(|e| e.to_string()),
+        Command::Serve(_) => unreachable!("served by serve_until_stopped"),
         Command::Config => {
             print!("{}", config.to_masked_toml());
             Ok(())
@@ -207,6 +229,31 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::ApiKey(cmd) => api_keys::run(cmd, config).await,
         Command::Tenant(cmd) => tenant_command(cmd, config).await,
         Command::Artifact(cmd) => artifact_command(cmd, config).await,
+        Command::Backup { file } => {
+            let db = config.database_path();
+            if !db.exists() {
+                return Err(format!("no database at {}", db.display()));
+            }
+            let m = crate::backup::create(&db, &config.data_dir, &file, crate::db::now_ms())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "backup written to {} (schema {}, fleetbox {})",
+                file.display(),
+                m.schema_version,
+                m.fleetbox_version
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let m = crate::backup::restore(&file, &config.data_dir).map_err(|e| e.to_string())?;
+            println!(
+                "restored the backup of {} (fleetbox {}) into {}",
+                crate::core::rfc3339(m.created_ms),
+                m.fleetbox_version,
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Routes => {
             let groups = crate::api::RouteGroups::new(config.artifact_max_bytes);
             // guard, method, path, context, resource, operation: one route a line.

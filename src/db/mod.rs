@@ -6,7 +6,7 @@
 //! failing job rolls back alone. A job's result is delivered only after the commit succeeded, so
 //! an acknowledged write is durable.
 
-mod migrate;
+pub mod migrate;
 pub mod regexp;
 
 pub use migrate::SCHEMA_VERSION;

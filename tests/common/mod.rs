@@ -99,6 +99,7 @@ impl Builder {
             http: String::new(),
             https: None,
             log,
+            listen_lines: 0,
         };
         server.wait_listening(self.https);
         server
@@ -114,6 +115,8 @@ pub struct Server {
     /// `https://localhost:PORT`
     pub https: Option<String>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The `listening` lines logged when the server was last ready.
+    listen_lines: usize,
 }
 
 fn addr_in(line: &str) -> Option<String> {
@@ -150,6 +153,7 @@ impl Server {
         loop {
             {
                 let log = self.log.lock().unwrap();
+                self.listen_lines = log.iter().filter(|l| l.contains("listening")).count();
                 for line in log.iter().filter(|l| l.contains("listening")) {
                     let Some(addr) = addr_in(line) else { continue };
                     let port = addr.rsplit(':').next().unwrap().to_string();
@@ -171,6 +175,39 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// After the server restarted itself (to apply a restore): waits for its listeners to
+    /// come back and takes their new addresses.
+    pub fn wait_restarted(&mut self) {
+        let https = self.https.is_some();
+        let per_start = 1 + usize::from(https);
+        let count = |s: &Server| {
+            s.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains("listening"))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(self) < self.listen_lines + per_start {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "fleetbox exited instead of restarting ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fleetbox did not restart:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.http.clear();
+        self.https = None;
+        self.wait_listening(https);
     }
 
     pub fn log_text(&self) -> String {
@@ -453,3 +490,16 @@ pub fn chunked(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> reqwest::blockin
 pub mod artifacts;
 pub mod connect;
 pub mod remote;
+
+/// Asks `probe` until it answers something for which `ok` holds, for up to five seconds; the
+/// last answer. For what the server records in the background (a credential's last use).
+pub fn eventually<T>(mut probe: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = probe();
+        if ok(&got) || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -161,14 +161,16 @@ fn sessions_are_listed_and_ended() {
     assert_eq!(page.len(), 1);
     assert_mender_error(a.get(&format!("{U}/sessions?per_page=0")), 400);
     // Use is recorded (in the background, at most every few minutes).
-    std::thread::sleep(Duration::from_millis(300));
-    let list = a.get_json(&format!("{U}/sessions"));
-    let me = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == a_id.as_str())
-        .unwrap();
+    let mine = || {
+        a.get_json(&format!("{U}/sessions"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == a_id.as_str())
+            .unwrap()
+            .clone()
+    };
+    let me = crate::common::eventually(mine, |m| m["last_used"].is_string());
     assert!(me["last_used"].is_string(), "{me}");
 
     // Ending another of one's sessions: it stops working at once.
@@ -264,8 +266,10 @@ fn personal_access_tokens() {
     assert_eq!(with_pat.get(&format!("{U}/users")).status(), 200);
 
     // Listed with its metadata (never the token), and its use recorded.
-    std::thread::sleep(Duration::from_millis(300));
-    let list = admin.get_json(&format!("{U}/settings/tokens"));
+    let list = crate::common::eventually(
+        || admin.get_json(&format!("{U}/settings/tokens")),
+        |l| l[0]["last_used"].is_string(),
+    );
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     let t = &list[0];
     assert_eq!(t["name"], "ci");

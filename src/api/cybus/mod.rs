@@ -4,6 +4,7 @@
 mod certificates;
 pub mod challenges;
 pub mod errors;
+mod maintenance;
 mod mfa;
 mod registry;
 mod roles;
@@ -21,6 +22,7 @@ pub fn management_routes() -> Routes {
         .merge(roles::management_routes())
         .merge(registry::management_routes())
         .merge(certificates::management_routes())
+        .merge(maintenance::management_routes())
 }
 
 /// Any signed-in user, on themselves.

@@ -274,13 +274,11 @@ async fn all_users(state: &AppState, p: &Principal) -> Result<Vec<User>> {
 }
 
 async fn usernames(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
-    let names: Vec<&str> = Vec::new();
     let all = all_users(&state, &p).await?;
-    let mut names = names;
-    names.extend(
-        all.iter()
-            .map(|u| u.username.as_deref().unwrap_or(u.name())),
-    );
+    let names: Vec<&str> = all
+        .iter()
+        .map(|u| u.username.as_deref().unwrap_or(u.name()))
+        .collect();
     Ok(axum::Json(json!(names)))
 }
 
