@@ -23,6 +23,7 @@ pub mod route_table;
 pub mod routes;
 pub mod scope;
 pub mod state;
+pub mod upload_write;
 pub mod verification_mail;
 
 pub use state::AppState;

@@ -206,7 +206,8 @@ fn serve_until_stopped(config: &Config) -> Result<(), String> {
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Serve(_) => unreachable!("served by serve_until_stopped"),
+        // `main` runs the server itself, each start in a runtime of its own.
+        Command::Serve(_) => Err("serve is not run inside another command's runtime".into()),
         Command::Config => {
             print!("{}", config.to_masked_toml());
             Ok(())

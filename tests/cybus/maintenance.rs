@@ -12,6 +12,11 @@ use std::time::Duration;
 
 const DB: &str = "/api/maintenance/db";
 
+/// `fleetbox --data-dir DIR backup|restore FILE`.
+fn fleetbox(dir: &str, command: &str, file: &str) -> std::process::Output {
+    run_cli(&["--data-dir", dir, command, file], &[])
+}
+
 fn usernames(cy: &Cy) -> Vec<String> {
     let all = cy.ok("GET", "/api/users/usernames", None);
     all.as_array()
@@ -241,14 +246,10 @@ fn the_command_line_backup_is_consistent_under_writes_and_restores_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("server.tar.gz");
     let started = std::time::Instant::now();
-    let out = run_cli(
-        &[
-            "--data-dir",
-            s.data_dir.to_str().unwrap(),
-            "backup",
-            file.to_str().unwrap(),
-        ],
-        &[],
+    let out = fleetbox(
+        s.data_dir.to_str().unwrap(),
+        "backup",
+        file.to_str().unwrap(),
     );
     assert!(
         out.status.success(),
@@ -268,14 +269,10 @@ fn the_command_line_backup_is_consistent_under_writes_and_restores_elsewhere() {
     assert!(!before.is_empty());
 
     // Restoring beneath a running server is refused, and changes nothing.
-    let out = run_cli(
-        &[
-            "--data-dir",
-            s.data_dir.to_str().unwrap(),
-            "restore",
-            file.to_str().unwrap(),
-        ],
-        &[],
+    let out = fleetbox(
+        s.data_dir.to_str().unwrap(),
+        "restore",
+        file.to_str().unwrap(),
     );
     assert!(!out.status.success());
     assert!(
@@ -290,26 +287,18 @@ fn the_command_line_backup_is_consistent_under_writes_and_restores_elsewhere() {
     let bad = dir.path().join("bad.tar.gz");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
-    let out = run_cli(
-        &[
-            "--data-dir",
-            target.path().to_str().unwrap(),
-            "restore",
-            bad.to_str().unwrap(),
-        ],
-        &[],
+    let out = fleetbox(
+        target.path().to_str().unwrap(),
+        "restore",
+        bad.to_str().unwrap(),
     );
     assert!(!out.status.success());
     assert!(!target.path().join("fleetbox.db").exists());
 
-    let out = run_cli(
-        &[
-            "--data-dir",
-            target.path().to_str().unwrap(),
-            "restore",
-            file.to_str().unwrap(),
-        ],
-        &[],
+    let out = fleetbox(
+        target.path().to_str().unwrap(),
+        "restore",
+        file.to_str().unwrap(),
     );
     assert!(
         out.status.success(),

@@ -281,7 +281,9 @@ async fn spool(state: &AppState, req: Request, max: u64) -> Result<Spooled> {
             if size > max {
                 return Err(too_large());
             }
-            file.write_all(&chunk).await.map_err(write_error)?;
+            file.write_all(&chunk)
+                .await
+                .map_err(crate::api::upload_write::error("the archive"))?;
         }
     } else {
         let mut body = req.into_body().into_data_stream();
@@ -291,21 +293,16 @@ async fn spool(state: &AppState, req: Request, max: u64) -> Result<Spooled> {
             if size > max {
                 return Err(too_large());
             }
-            file.write_all(&chunk).await.map_err(write_error)?;
+            file.write_all(&chunk)
+                .await
+                .map_err(crate::api::upload_write::error("the archive"))?;
         }
     }
     if size == 0 {
         return Err(Error::invalid("file", "the archive is empty"));
     }
-    file.flush().await.map_err(write_error)?;
+    file.flush()
+        .await
+        .map_err(crate::api::upload_write::error("the archive"))?;
     Ok(spooled)
-}
-
-fn write_error(e: std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(28) => Error::InsufficientStorage(
-            "no space left on the server's disk for the archive; it was discarded".into(),
-        ),
-        _ => Error::internal(format!("spooling the archive: {e}")),
-    }
 }

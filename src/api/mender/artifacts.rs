@@ -134,7 +134,7 @@ async fn spool(
             }
             hasher.update(&chunk);
             if let Err(e) = file.write_all(&chunk).await {
-                let e = write_error(e);
+                let e = crate::api::upload_write::error("the upload")(e);
                 if matches!(e, Error::InsufficientStorage(_)) {
                     // Free the space now, then read the rest of the upload (bounded by the size
                     // limit) so the client gets this answer instead of a broken connection.
@@ -149,8 +149,12 @@ async fn spool(
                 return Err(e);
             }
         }
-        file.flush().await.map_err(write_error)?;
-        file.sync_all().await.map_err(write_error)?;
+        file.flush()
+            .await
+            .map_err(crate::api::upload_write::error("the upload"))?;
+        file.sync_all()
+            .await
+            .map_err(crate::api::upload_write::error("the upload"))?;
         Ok(())
     }
     .await;
@@ -161,16 +165,6 @@ async fn spool(
             let _ = tokio::fs::remove_file(&path).await;
             Err(e)
         }
-    }
-}
-
-/// A full disk is said plainly (507); other write failures are internal.
-fn write_error(e: std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(28) => Error::InsufficientStorage(
-            "no space left on the server's disk; the upload was discarded".into(),
-        ),
-        _ => Error::internal(format!("writing the upload: {e}")),
     }
 }
 

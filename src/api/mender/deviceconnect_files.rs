@@ -480,20 +480,14 @@ async fn spool(state: &AppState, field: &mut Field<'_>, max: u64) -> Result<Spoo
                 "the file is larger than {max} bytes, the most allowed (connect_file_max_bytes)"
             )));
         }
-        file.write_all(&chunk).await.map_err(write_error)?;
+        file.write_all(&chunk)
+            .await
+            .map_err(crate::api::upload_write::error("the upload"))?;
     }
-    file.flush().await.map_err(write_error)?;
+    file.flush()
+        .await
+        .map_err(crate::api::upload_write::error("the upload"))?;
     Ok(s)
-}
-
-/// A full disk is said plainly (507); other write failures are internal.
-fn write_error(e: std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(28) => Error::InsufficientStorage(
-            "no space left on the server's disk for the upload; it was discarded".into(),
-        ),
-        _ => Error::internal(format!("spooling the upload: {e}")),
-    }
 }
 
 #[cfg(test)]
