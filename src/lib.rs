@@ -13,6 +13,7 @@ pub mod connect;
 pub mod core;
 pub mod crypto;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod fsutil;
 pub mod logging;

@@ -294,6 +294,9 @@ pub async fn serve(config: Config) -> Result<Stopped> {
             &config.data_dir.join("secrets").join("ca.key"),
         )?),
         maintenance: maintenance.clone(),
+        directory: crate::directory::Directory::from_settings(&config.ldap)
+            .map_err(crate::error::Error::Internal)?
+            .map(Arc::new),
     };
     let shutdown_connect = connect;
     spawn_housekeeping(db.clone(), config.audit_retention_days);

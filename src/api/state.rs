@@ -47,6 +47,8 @@ pub struct AppState {
     pub ca_keys: Arc<crate::crypto::vault::Vault>,
     /// Backups and restores asked for over the API, and the restart a restore needs.
     pub maintenance: Arc<crate::backup::jobs::Maintenance>,
+    /// The directory (LDAP) users may sign in from, when one is configured.
+    pub directory: Option<Arc<crate::directory::Directory>>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             throttle: &self.throttle,
             tfa: &self.tfa,
             default_tenant: &self.default_tenant,
+            directory: self.directory.as_deref(),
         }
     }
 }

@@ -19,8 +19,10 @@ pub struct Deps<'a> {
     pub keys: &'a TokenKeys,
     pub throttle: &'a Throttle,
     pub tfa: &'a Tfa,
-    /// Where lockouts of unknown accounts are recorded.
+    /// Where lockouts of unknown accounts are recorded, and directory users are made.
     pub default_tenant: &'a str,
+    /// The directory (LDAP) asked about names no local user has.
+    pub directory: Option<&'a crate::directory::Directory>,
 }
 
 pub struct Attempt<'a> {
@@ -59,7 +61,7 @@ pub enum Outcome {
 
 pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
     d.throttle.check(a.login, a.address)?;
-    let user = match users::authenticate(d.db, a.login, a.password).await {
+    let user = match check_password(d, a.login, a.password).await {
         Ok(u) => u,
         Err(e @ Error::Unauthorized(_)) => {
             record_failure(d, a.login, a.address, a.request_id).await;
@@ -80,6 +82,25 @@ pub async fn login(d: &Deps<'_>, a: &Attempt<'_>) -> Result<Outcome> {
     issue(d, a, user).await
 }
 
+/// The local users first; a name none of them has (or a directory user's) goes to the
+/// directory when there is one.
+async fn check_password(d: &Deps<'_>, login: &str, password: &str) -> Result<User> {
+    let local = users::authenticate(d.db, login, password).await;
+    let Some(dir) = d.directory else {
+        return local;
+    };
+    match local {
+        Err(Error::Unauthorized(m)) => {
+            let known = users::find_by_login(d.db, login).await?;
+            if known.is_some_and(|u| u.identity_provider == "local") {
+                return Err(Error::Unauthorized(m));
+            }
+            super::directory_login::authenticate(d.db, dir, d.default_tenant, login, password).await
+        }
+        other => other,
+    }
+}
+
 /// A request that carries a username and password (HTTP Basic) instead of a token: checked
 /// like a login (throttled, failures counted) but no session is made. A user with 2FA on, or
 /// one who must still enrol, has to sign in for a token instead: a password alone is not
@@ -92,7 +113,7 @@ pub async fn password_only(
     request_id: &str,
 ) -> Result<super::Principal> {
     d.throttle.check(login, address)?;
-    let user = match users::authenticate(d.db, login, password).await {
+    let user = match check_password(d, login, password).await {
         Ok(u) => u,
         Err(e @ Error::Unauthorized(_)) => {
             record_failure(d, login, address, request_id).await;

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod deployments;
 pub mod device_config;
 pub mod devices;
+pub mod directory_login;
 pub mod email_verification;
 pub mod groups;
 pub mod integrations;

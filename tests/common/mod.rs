@@ -462,6 +462,7 @@ impl<'a> Api<'a> {
         rb.send().unwrap()
     }
 }
+pub mod ldap;
 pub mod rig;
 pub mod smtp;
 pub mod totp;
@@ -502,4 +503,13 @@ pub fn eventually<T>(mut probe: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (for helpers that cannot be told port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod certificates;
+mod ldap;
 mod maintenance;
 mod mfa;
 mod registry;

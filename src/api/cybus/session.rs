@@ -29,6 +29,7 @@ pub fn public_routes() -> Routes {
         .route("/api/mfa/login", "auth/login", post(mfa_login))
         .route("/api/tokens", "auth/tokens", post(validate_token))
         .route("/api/auth/mfa", "auth/config", get(mfa_config))
+        .route("/api/auth/ldap", "auth/config", get(ldap_config))
         .route("/api/password-policy", "auth/config", get(password_policy))
         .route(
             "/api/auth/passwordPolicy",
@@ -307,6 +308,16 @@ async fn change_password(
 /// per user.
 async fn mfa_config() -> axum::Json<Value> {
     axum::Json(json!({"enabled": true}))
+}
+
+/// Whether directory users may sign in, and how their roles are found (`GROUP` or
+/// `ATTRIBUTE`); where the directory is and how fleetbox binds to it stays in the config.
+async fn ldap_config(State(state): State<AppState>) -> axum::Json<Value> {
+    let mode = match state.directory.as_deref().map(|d| d.mode()) {
+        Some("attribute") => "ATTRIBUTE",
+        _ => "GROUP",
+    };
+    axum::Json(json!({"enabled": state.directory.is_some(), "mode": mode}))
 }
 
 async fn password_policy() -> axum::Json<Value> {

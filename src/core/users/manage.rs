@@ -125,6 +125,11 @@ pub async fn update(
     }
     let new_hash = match &change.password {
         None => None,
+        Some(_) if target.identity_provider != "local" => {
+            return Err(Error::Unprocessable(
+                "the password of a directory (LDAP) user is changed in the directory".into(),
+            ))
+        }
         Some(pw) => {
             let email = change.email.as_deref().or(target.email.as_deref());
             password::policy()

@@ -253,6 +253,53 @@ pub async fn create(db: &Db, new: NewUser) -> Result<User> {
 
 /// Checks a new user and hashes its password (outside any transaction: hashing is slow).
 pub async fn prepare(new: NewUser) -> Result<Prepared> {
+    let (access, status) = check_new(&new)?;
+    let hash = match (
+        &new.password,
+        &new.password_hash,
+        new.identity_provider.as_str(),
+    ) {
+        (Some(pw), _, "local") => {
+            let names = [new.email.as_deref(), new.username.as_deref()];
+            password::policy().check("password", pw, &names)?;
+            Some(password::hash_in_pool(pw.clone()).await?)
+        }
+        (None, Some(hash), "local") => Some(hash.clone()),
+        // A user who signs in with a client certificate only needs no password.
+        (None, None, "local") if signs_in_with_password(&access) => {
+            return Err(Error::invalid("password", "password is required"))
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        new,
+        access,
+        status,
+        hash,
+    })
+}
+
+impl Prepared {
+    /// A user whose password lives elsewhere (a directory): nothing to hash, so it can be
+    /// prepared inside the transaction that inserts it.
+    pub fn without_password(new: NewUser) -> Result<Prepared> {
+        if new.identity_provider == "local" {
+            return Err(Error::Internal(
+                "a local user needs its password prepared".into(),
+            ));
+        }
+        let (access, status) = check_new(&new)?;
+        Ok(Prepared {
+            new,
+            access,
+            status,
+            hash: None,
+        })
+    }
+}
+
+/// Everything about a new user that needs no hashing: names, provider, profile, access.
+fn check_new(new: &NewUser) -> Result<(access::AccessChange, String)> {
     if new.email.is_none() && new.username.is_none() {
         return Err(Error::invalid("email", "email or username is required"));
     }
@@ -277,29 +324,7 @@ pub async fn prepare(new: NewUser) -> Result<Prepared> {
     if !STATUSES.contains(&status.as_str()) {
         return Err(Error::invalid("status", "unknown user status"));
     }
-    let hash = match (
-        &new.password,
-        &new.password_hash,
-        new.identity_provider.as_str(),
-    ) {
-        (Some(pw), _, "local") => {
-            let names = [new.email.as_deref(), new.username.as_deref()];
-            password::policy().check("password", pw, &names)?;
-            Some(password::hash_in_pool(pw.clone()).await?)
-        }
-        (None, Some(hash), "local") => Some(hash.clone()),
-        // A user who signs in with a client certificate only needs no password.
-        (None, None, "local") if signs_in_with_password(&access) => {
-            return Err(Error::invalid("password", "password is required"))
-        }
-        _ => None,
-    };
-    Ok(Prepared {
-        new,
-        access,
-        status,
-        hash,
-    })
+    Ok((access, status))
 }
 
 /// Inserts a prepared user (inside a write transaction).
@@ -403,6 +428,11 @@ pub async fn set_password(db: &Db, login: &str, new_password: &str) -> Result<Us
     let user = find_by_login(db, login)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no user with email or username {login}")))?;
+    if user.identity_provider != "local" {
+        return Err(Error::Unprocessable(
+            "the password of a directory (LDAP) user is changed in the directory".into(),
+        ));
+    }
     let names = [user.email.as_deref(), user.username.as_deref()];
     password::policy().check("password", new_password, &names)?;
     let hash = password::hash_in_pool(new_password.to_string()).await?;

@@ -1,6 +1,9 @@
 //! Configuration: defaults, then `fleetbox.toml`, then `FLEETBOX_<KEY>` environment variables,
 //! then command-line flags. Unknown keys and bad values are errors that name the key.
 
+mod ldap;
+
+pub use ldap::LdapSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -94,6 +97,8 @@ pub struct Config {
     pub connect_recording_max_bytes: u64,
     /// Remote access: largest file `upload` accepts (`download` streams without a limit).
     pub connect_file_max_bytes: u64,
+    /// A directory whose users may sign in (`[ldap]` table; off when its `url` is empty).
+    pub ldap: LdapSettings,
 }
 
 impl Default for Config {
@@ -142,12 +147,13 @@ impl Default for Config {
             connect_idle_timeout_secs: 1800,
             connect_recording_max_bytes: 1024 * 1024,
             connect_file_max_bytes: 4 * 1024 * 1024 * 1024,
+            ldap: LdapSettings::default(),
         }
     }
 }
 
 /// Keys whose values `fleetbox config` masks.
-const SECRET_KEYS: &[&str] = &["admin_password", "smtp_password"];
+const SECRET_KEYS: &[&str] = &["admin_password", "smtp_password", "ldap.bind_password"];
 
 const ENV_PREFIX: &str = "FLEETBOX_";
 
@@ -287,6 +293,7 @@ impl Config {
             ));
         }
         self.validate_credentials()?;
+        self.ldap.validate()?;
         for (key, v, min) in [
             ("connect_ping_secs", self.connect_ping_secs, 1),
             (
@@ -392,7 +399,14 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut table = toml::Table::try_from(self.clone()).expect("config serialises");
         for key in SECRET_KEYS {
-            if let Some(toml::Value::String(s)) = table.get_mut(*key) {
+            let (table, key) = match key.split_once('.') {
+                Some((t, k)) => match table.get_mut(t) {
+                    Some(toml::Value::Table(t)) => (t, k),
+                    _ => continue,
+                },
+                None => (&mut table, *key),
+            };
+            if let Some(toml::Value::String(s)) = table.get_mut(key) {
                 if !s.is_empty() {
                     *s = "********".into();
                 }
@@ -478,6 +492,15 @@ fn env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value,
                 .parse()
                 .map_err(|_| format!("{var}: `{raw}` is not true or false"))?,
         ),
+        // A table (`[ldap]`) comes as one JSON object: FLEETBOX_LDAP='{"url": "ldap://…"}'.
+        toml::Value::Table(_) => {
+            let json: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| format!("{var}: not a JSON object: {e}"))?;
+            if !json.is_object() {
+                return Err(format!("{var}: not a JSON object"));
+            }
+            toml::Value::try_from(json).map_err(|e| format!("{var}: {e}"))?
+        }
         toml::Value::Array(_) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
