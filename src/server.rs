@@ -314,7 +314,11 @@ pub async fn serve(config: Config) -> Result<Stopped> {
         )?;
         let tls = RustlsConfig::from_config(Arc::new(cert::server_config(&paths)?));
         let handle = Handle::new();
-        let server = axum_server::bind_rustls(addr, tls)
+        let acceptor = api::peer_cert::PeerCertAcceptor::new(
+            axum_server::tls_rustls::RustlsAcceptor::new(tls),
+        );
+        let server = axum_server::bind(addr)
+            .acceptor(acceptor)
             .handle(handle.clone())
             .serve(with_scheme("https"));
         tasks.push(("https", handle, tokio::spawn(server)));

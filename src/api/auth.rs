@@ -91,13 +91,34 @@ pub async fn authenticate(
     let from_query;
     let token = match bearer(headers)? {
         Some(t) => t,
-        None => {
-            from_query = query_token(query)
-                .ok_or_else(|| Error::Unauthorized("missing Authorization header".into()))?;
-            from_query.as_str()
-        }
+        None => match query_token(query) {
+            Some(t) => {
+                from_query = t;
+                from_query.as_str()
+            }
+            None => return certificate_principal(state, ctx).await,
+        },
     };
     let mut p = state.credentials.resolve(&state.db, token).await?;
+    state.path_grants.expand(&state.routes, &mut p.permissions);
+    p.address = ctx.address.to_string();
+    p.request_id = ctx.id.to_string();
+    Ok(p)
+}
+
+/// No header or query credential: the TLS client certificate, if one was presented and is
+/// attached to a user allowed to sign in with it.
+async fn certificate_principal(state: &AppState, ctx: &RequestCtx) -> Result<Principal> {
+    let missing = || Error::Unauthorized("missing Authorization header".into());
+    let fingerprint = ctx.client_cert.as_deref().ok_or_else(missing)?;
+    let mut p = crate::core::login::client_certificate(&state.db, fingerprint)
+        .await?
+        .ok_or_else(|| {
+            Error::Unauthorized(
+                "the client certificate is not attached to any user allowed to sign in with it"
+                    .into(),
+            )
+        })?;
     state.path_grants.expand(&state.routes, &mut p.permissions);
     p.address = ctx.address.to_string();
     p.request_id = ctx.id.to_string();

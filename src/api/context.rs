@@ -22,6 +22,8 @@ pub struct RequestCtx {
     pub id: Arc<str>,
     pub dialect: Dialect,
     pub address: Arc<str>,
+    /// The fingerprint of the client certificate the TLS connection presented, if any.
+    pub client_cert: Option<Arc<str>>,
 }
 
 tokio::task_local! {
@@ -36,6 +38,7 @@ pub fn current() -> RequestCtx {
             id: uuid::Uuid::new_v4().to_string().into(),
             dialect: Dialect::Mender,
             address: "".into(),
+            client_cert: None,
         })
 }
 
@@ -83,6 +86,10 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         id: id.clone(),
         dialect: Dialect::for_path(req.uri().path()),
         address,
+        client_cert: req
+            .extensions()
+            .get::<super::peer_cert::PeerCertificate>()
+            .and_then(|c| c.0.clone()),
     };
     req.extensions_mut().insert(ctx.clone());
     let mut resp = CURRENT.scope(ctx, next.run(req)).await;

@@ -16,6 +16,7 @@ pub mod mapped_file;
 pub mod mender;
 pub mod paging;
 pub mod path_grants;
+pub mod peer_cert;
 pub mod pelion;
 pub mod release_scope;
 pub mod respond;

@@ -136,6 +136,29 @@ pub async fn password_only(
     Ok(p)
 }
 
+/// A request on a TLS connection that presented a client certificate and no other credential:
+/// the certificate names its user when it is attached to one (and unexpired), the user may
+/// sign in, and their grant types include `certificate`. Otherwise it names no one (None),
+/// and the request is treated as one without credentials.
+pub async fn client_certificate(db: &Db, fingerprint: &str) -> Result<Option<super::Principal>> {
+    let Some(user_id) = super::user_certificates::owner(db, fingerprint).await? else {
+        return Ok(None);
+    };
+    let user = db
+        .read({
+            let id = user_id.clone();
+            move |conn| users::get_in(conn, &id)
+        })
+        .await?;
+    let access = users::access::get(db, &user_id).await?;
+    if !users::may_sign_in(&user.status) || !access.allows_grant("certificate") {
+        return Ok(None);
+    }
+    let mut p = tokens::principal_without_token(db, &user).await?;
+    p.kind = super::principal::Kind::Certificate;
+    Ok(Some(p))
+}
+
 /// The second step of a login whose password was checked earlier (a dialect kept the user
 /// from `SecondFactorRequired`, behind a short-lived handle): the code, then the token.
 pub async fn second_step(d: &Deps<'_>, a: &Attempt<'_>, user_id: &str) -> Result<Outcome> {

@@ -17,6 +17,8 @@ pub enum Kind {
     ApiKey,
     /// The user's name and password sent with the request (HTTP Basic): no token at all.
     Password,
+    /// A client certificate attached to the user, presented on the TLS connection.
+    Certificate,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::PersonalToken => "personal_token",
             Kind::ApiKey => "api_key",
             Kind::Password => "password",
+            Kind::Certificate => "certificate",
         }
     }
 }

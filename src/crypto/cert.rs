@@ -96,14 +96,14 @@ pub fn fingerprint(path: &Path) -> Result<String> {
 pub fn server_config(paths: &CertPaths) -> Result<rustls::ServerConfig> {
     let chain = load_chain(&paths.cert)?;
     let key = load_key(&paths.key)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(Error::internal)?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|e| Error::internal(format!("TLS certificate/key: {e}")))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client_auth = super::client_auth::OptionalClientCert::new(provider.clone());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::internal)?
+        .with_client_cert_verifier(std::sync::Arc::new(client_auth))
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::internal(format!("TLS certificate/key: {e}")))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -2,6 +2,7 @@
 //! credential secrets.
 
 pub mod cert;
+pub mod client_auth;
 pub mod devkey;
 pub mod link;
 pub mod password;

@@ -216,4 +216,68 @@ fn a_csr_is_answered_with_a_certificate_signed_by_the_tenant_ca() {
     let u = &users["data"][0];
     assert_eq!(u["grantTypes"][0]["method"], "certificate");
     assert_eq!(u["certificates"].as_array().unwrap().len(), 1);
+
+    // On the HTTPS listener the certificate is the credential (curl: OpenSSL's TLS).
+    std::fs::copy(s.cert_path(), dir.path().join("server.pem")).unwrap();
+    let whoami = |cert: Option<(&str, &str)>| curl_whoami(&s, dir.path(), cert);
+    let (status, body) = whoami(Some(("device.pem", "iot.device.03.key")));
+    assert_eq!(status, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["username"], "iot.device.03");
+    assert_eq!(me["tokenKind"], "certificate");
+    assert_eq!(whoami(None).0, 401);
+    // A certificate attached to no one names no one, though the client holds its key.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=iot.device.03",
+        ],
+        dir.path(),
+    );
+    assert_eq!(whoami(Some(("stranger.pem", "stranger.key"))).0, 401);
+    // Detached, the device's own certificate stops working at once.
+    let id = u["id"].as_str().unwrap();
+    let fingerprint = u["certificates"][0]["fingerprint"].as_str().unwrap();
+    admin.ok(
+        "DELETE",
+        &format!("/api/users/{id}/certificates?fingerprint={fingerprint}"),
+        None,
+    );
+    assert_eq!(whoami(Some(("device.pem", "iot.device.03.key"))).0, 401);
+}
+
+/// `GET /api/auth/whoami` over HTTPS with curl, with a client certificate and key (files in
+/// `dir`) or none; the status and body.
+fn curl_whoami(s: &Server, dir: &Path, cert: Option<(&str, &str)>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.current_dir(dir)
+        .args(["-sS", "--cacert", "server.pem", "-w", "\n%{http_code}"]);
+    if let Some((c, k)) = cert {
+        cmd.args(["--cert", c, "--key", k]);
+    }
+    let out = cmd
+        .arg(s.https_url("/api/auth/whoami"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
 }
