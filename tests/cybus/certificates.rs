@@ -2,23 +2,10 @@
 //! certificates refused, the tenant's own CA fixed), and a user's client certificates.
 
 use crate::common::Server;
+use crate::openssl;
 use crate::{assert_error, Cy};
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
-
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A root CA, an intermediate CA it signed and a leaf, as PEM files in `dir`.
 fn chain(dir: &Path) {

@@ -109,3 +109,47 @@ pub fn assert_error(r: reqwest::blocking::Response, status: u16) -> Value {
     assert!(v["message"].is_string(), "{v}");
     v
 }
+
+/// Runs openssl in `dir`; it must succeed.
+pub fn openssl(args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed P-256 certificate `<stem>.pem` with its key `<stem>.key` in `dir`.
+pub fn self_signed(dir: &std::path::Path, stem: &str, cn: &str, days: u32) {
+    let (key, pem, days, subj) = (
+        format!("{stem}.key"),
+        format!("{stem}.pem"),
+        days.to_string(),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            &days,
+            "-subj",
+            &subj,
+        ],
+        dir,
+    );
+}

@@ -3,7 +3,7 @@
 //! only, and a CSR (made by openssl) answered with a certificate the tenant's CA signed.
 
 use crate::common::Server;
-use crate::{assert_error, login, Cy};
+use crate::{assert_error, login, openssl, self_signed, Cy};
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -15,19 +15,6 @@ fn register(s: &Server, body: Value) -> reqwest::blocking::Response {
         .json(&body)
         .send()
         .unwrap()
-}
-
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A key and a CSR for `cn`, as a device makes them; the CSR as base64 of its PEM.
@@ -227,26 +214,7 @@ fn a_csr_is_answered_with_a_certificate_signed_by_the_tenant_ca() {
     assert_eq!(me["tokenKind"], "certificate");
     assert_eq!(whoami(None).0, 401);
     // A certificate attached to no one names no one, though the client holds its key.
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "stranger.key",
-            "-out",
-            "stranger.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=iot.device.03",
-        ],
-        dir.path(),
-    );
+    self_signed(dir.path(), "stranger", "iot.device.03", 2);
     assert_eq!(whoami(Some(("stranger.pem", "stranger.key"))).0, 401);
     // Detached, the device's own certificate stops working at once.
     let id = u["id"].as_str().unwrap();
