@@ -275,3 +275,67 @@ fn requests_may_carry_basic_credentials_or_an_api_token_parameter() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// The claims of a JWT (its middle part), as JSON.
+fn claims_of(jwt: &str) -> fleetbox::crypto::token::Claims {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+#[test]
+fn an_expired_or_forged_token_is_refused_in_every_way_it_can_be_sent() {
+    let s = Server::start();
+    let token = login(&s, ADMIN_EMAIL, ADMIN_PASSWORD)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The same session, signed with the server's own key, but ended a minute ago.
+    let keys = fleetbox::crypto::token::TokenKeys::load_or_create(
+        &s.data_dir.join("secrets").join("token.key"),
+    )
+    .unwrap();
+    let mut claims = claims_of(&token);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    claims.iat = now - 3600;
+    claims.exp = now - 60;
+    let expired = keys.sign(&claims).unwrap();
+    let r = assert_error(
+        Cy::with(&s, &expired).send("GET", "/api/auth/whoami", None),
+        401,
+    );
+    assert!(r["message"].as_str().unwrap().contains("expired"), "{r}");
+    let r = s
+        .client()
+        .get(s.url(&format!("/api/auth/whoami?apiToken={expired}")))
+        .send()
+        .unwrap();
+    assert_error(r, 401);
+    // Token validation says no, too.
+    let r = s
+        .client()
+        .post(s.url("/api/tokens"))
+        .json(&json!({"token": expired}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // The same claims with a later expiry but another key: a forgery.
+    claims.exp = now + 3600;
+    let dir = tempfile::tempdir().unwrap();
+    let other = fleetbox::crypto::token::TokenKeys::load_or_create(&dir.path().join("k"))
+        .unwrap()
+        .sign(&claims)
+        .unwrap();
+    assert_error(
+        Cy::with(&s, &other).send("GET", "/api/auth/whoami", None),
+        401,
+    );
+    // The real token still works.
+    Cy::with(&s, &token).ok("GET", "/api/auth/whoami", None);
+}
