@@ -589,8 +589,9 @@ fn the_accepted_device_limit() {
         api.get_json(&format!("{DEVAUTH}/limits/max_devices"))["limit"],
         0
     );
-    let me = api.get_json("/api/management/v1/useradm/users/me");
-    let _ = me;
+    // The per-tier form the GUI reads: every field an integer.
+    let tiers = api.get_json(&format!("{DEVAUTH}/limits/devices"));
+    assert_eq!(tiers, json!({"standard": 0, "micro": 0, "system": 0}));
     let tenant = claims(&api.token)["mender.tenant"]
         .as_str()
         .unwrap()
@@ -605,6 +606,10 @@ fn the_accepted_device_limit() {
     assert_eq!(r.status(), 204);
     assert_eq!(
         api.get_json(&format!("{DEVAUTH}/limits/max_devices"))["limit"],
+        1
+    );
+    assert_eq!(
+        api.get_json(&format!("{DEVAUTH}/limits/devices"))["standard"],
         1
     );
     assert_eq!(

@@ -63,6 +63,11 @@ pub fn management_routes() -> Routes {
             "device-limits",
             get(max_devices),
         )
+        .route(
+            &format!("{BASE}/limits/devices"),
+            "device-limits",
+            get(device_limits),
+        )
 }
 
 /// Ids arrive hyphenated or as 32 hex digits.
@@ -368,6 +373,17 @@ async fn revoke_token(
 ) -> Result<StatusCode> {
     admin::revoke_token(&state.db, &state.device_tokens, &p, &id_param(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The device limit per tier (`DeviceCountByTier`), as Mender's GUI reads it: fleetbox has
+/// one kind of device, counted as `standard`; 0 is no limit, as in `limits/max_devices`.
+async fn device_limits(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
+    let limit = devices::max_devices(&state.db, &p.tenant_id)
+        .await?
+        .unwrap_or(0);
+    Ok(axum::Json(
+        json!({ "standard": limit, "micro": 0, "system": 0 }),
+    ))
 }
 
 async fn max_devices(State(state): State<AppState>, p: Principal) -> Result<axum::Json<Value>> {
