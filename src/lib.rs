@@ -3,6 +3,14 @@
 //!
 //! Data flows one way: HTTP → `api::<dialect>` → `core` → `db`.
 
+/// The version and the commit it was built from, as `fleetbox --version` shows them.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FLEETBOX_COMMIT"),
+    ")"
+);
+
 pub mod allocator;
 pub mod api;
 pub mod artifact;

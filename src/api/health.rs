@@ -41,7 +41,9 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
     if db_ok(&state).await {
         (
             StatusCode::OK,
-            Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
+            Json(
+                json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "commit": env!("FLEETBOX_COMMIT")}),
+            ),
         )
     } else {
         (

@@ -1,7 +1,8 @@
 //! The command line: `serve` (the default), `cert`, `config`, `user ...`, `api-key ...`,
-//! `tenant ...`, `artifact ...`, `routes`.
+//! `tenant ...`, `artifact ...`, `routes`, `backup`, `restore`, `doctor`.
 
 mod api_keys;
+mod doctor;
 mod users;
 
 use crate::config::{Config, Overrides};
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "fleetbox",
-    version,
+    version = crate::VERSION,
     about = "A single-binary IoT device-management server"
 )]
 struct Cli {
@@ -66,6 +67,9 @@ enum Command {
     /// Write a backup of the whole server (database, secrets, certificates, artifacts) to
     /// FILE; works while the server runs.
     Backup { file: PathBuf },
+    /// Check the data dir, free disk, the TLS certificate, the clock and the listeners, and
+    /// say what to fix (exit status 1 when something must be).
+    Doctor,
     /// Restore a backup into the data dir. Stop the server first; the database it replaces is
     /// kept as `fleetbox.db.before-restore`.
     Restore { file: PathBuf },
@@ -212,6 +216,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             print!("{}", config.to_masked_toml());
             Ok(())
         }
+        Command::Doctor => doctor::run(&config),
         Command::Cert => {
             server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
             let paths = cert::ensure(

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod doctor;
 mod install_script;
 mod request_log;
 mod server_lifecycle;
