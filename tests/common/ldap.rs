@@ -17,6 +17,7 @@ pub const READER_PW: &str = "reader-secret";
 pub struct Slapd {
     child: Child,
     pub port: u16,
+    tls: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -66,9 +67,95 @@ fn tree(people: &[Person], groups: &[&str]) -> String {
     l
 }
 
+/// The directory's TLS files: a CA (`ca.pem`) and a certificate for 127.0.0.1 it signed.
+fn make_tls(dir: &std::path::Path) -> String {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=directory test CA",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    format!(
+        "TLSCACertificateFile {d}/ca.pem\nTLSCertificateFile {d}/server.pem\n\
+         TLSCertificateKeyFile {d}/server.key\n",
+        d = dir.display()
+    )
+}
+
 impl Slapd {
     pub fn start(people: &[Person], groups: &[&str]) -> Slapd {
+        Slapd::start_with(people, groups, false)
+    }
+
+    /// The same directory on `ldaps://` only, with a certificate from its own CA
+    /// (`ca_path()`).
+    pub fn start_tls(people: &[Person], groups: &[&str]) -> Slapd {
+        Slapd::start_with(people, groups, true)
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self._dir.path().join("ca.pem")
+    }
+
+    fn start_with(people: &[Person], groups: &[&str], tls: bool) -> Slapd {
         let dir = tempfile::tempdir().unwrap();
+        let tls_conf = if tls {
+            make_tls(dir.path())
+        } else {
+            String::new()
+        };
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
         let conf = dir.path().join("slapd.conf");
@@ -80,7 +167,7 @@ impl Slapd {
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  include /etc/ldap/schema/nis.schema\n\
                  modulepath /usr/lib/ldap\nmoduleload back_mdb\n\
-                 pidfile {pid}\n\
+                 pidfile {pid}\n{tls_conf}\
                  database mdb\nmaxsize 10485760\nsuffix \"{BASE}\"\n\
                  rootdn \"{ROOT_DN}\"\nrootpw {ROOT_PW}\ndirectory {db}\n\
                  access to attrs=userPassword by self write by anonymous auth by * none\n\
@@ -105,7 +192,10 @@ impl Slapd {
         let child = Command::new("/usr/sbin/slapd")
             .args(["-f", conf.to_str().unwrap(), "-d", "0"])
             .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{port}/"))
+            .arg(format!(
+                "{}://127.0.0.1:{port}/",
+                if tls { "ldaps" } else { "ldap" }
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -118,18 +208,21 @@ impl Slapd {
         Slapd {
             child,
             port,
+            tls,
             _dir: dir,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "ldaps" } else { "ldap" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Applies an LDIF change as the directory's root.
     pub fn modify(&self, ldif: &str) {
         let mut child = Command::new("ldapmodify")
             .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .env("LDAPTLS_CACERT", self.ca_path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

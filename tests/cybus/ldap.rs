@@ -296,3 +296,54 @@ fn attribute_mode_reads_roles_from_an_attribute_and_a_bad_config_stops_the_start
         "{text}"
     );
 }
+
+#[test]
+fn ldaps_trusts_the_configured_ca_only() {
+    let d = Slapd::start_tls(&people(), &["fleet-admins"]);
+    let conf = |ca: &str| {
+        json!({
+            "url": d.url(),
+            "ca_file": ca,
+            "bind_dn": READER_DN,
+            "bind_password": READER_PW,
+            "search_base": BASE,
+            "roles": {Slapd::group_dn("fleet-admins"): ["connectware-admin"]},
+        })
+        .to_string()
+    };
+    let ca = d.ca_path();
+    let s = Server::builder()
+        .env("FLEETBOX_LDAP", &conf(ca.to_str().unwrap()))
+        .start();
+    let token = login(&s, "alice", PW)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = Cy::with(&s, &token).ok("GET", "/api/auth/whoami", None);
+    assert_eq!(role_names(&me), ["connectware-admin"]);
+
+    // Another CA: the directory's certificate is not trusted, and no password is sent.
+    let other = d.scratch("other-ca.pem");
+    std::fs::copy(s.cert_path(), &other).unwrap();
+    let s2 = Server::builder()
+        .env("FLEETBOX_LDAP", &conf(other.to_str().unwrap()))
+        .start();
+    assert_error(try_login(&s2, "alice", PW), 502);
+
+    // A CA file that cannot be read stops the start with the key named.
+    let out = crate::common::run_cli(
+        &[
+            "--data-dir",
+            d.scratch("dd").to_str().unwrap(),
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--listen",
+            "none",
+        ],
+        &[("FLEETBOX_LDAP", &conf("/nonexistent/ca.pem"))],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ldap.ca_file"), "{err}");
+}
