@@ -69,18 +69,7 @@ fn tree(people: &[Person], groups: &[&str]) -> String {
 
 /// The directory's TLS files: a CA (`ca.pem`) and a certificate for 127.0.0.1 it signed.
 fn make_tls(dir: &std::path::Path) -> String {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| super::openssl(args, dir);
     run(&[
         "req",
         "-x509",

@@ -513,3 +513,17 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs openssl in `dir`; it must succeed.
+pub fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

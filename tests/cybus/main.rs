@@ -110,19 +110,7 @@ pub fn assert_error(r: reqwest::blocking::Response, status: u16) -> Value {
     v
 }
 
-/// Runs openssl in `dir`; it must succeed.
-pub fn openssl(args: &[&str], dir: &std::path::Path) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub use common::openssl;
 
 /// A self-signed P-256 certificate `<stem>.pem` with its key `<stem>.key` in `dir`.
 pub fn self_signed(dir: &std::path::Path, stem: &str, cn: &str, days: u32) {
