@@ -81,9 +81,8 @@ fn doctor_passes_a_healthy_server_and_names_the_fix_for_what_is_wrong() {
 
     // A certificate that ends tomorrow is worth a warning; a listener nobody serves too.
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir.path())
-        .args([
+    crate::common::openssl(
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -99,10 +98,9 @@ fn doctor_passes_a_healthy_server_and_names_the_fix_for_what_is_wrong() {
             "1",
             "-subj",
             "/CN=localhost",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+        ],
+        dir.path(),
+    );
     let cert = dir.path().join("c.pem");
     let key = dir.path().join("k.pem");
     let (ok, text) = doctor(
