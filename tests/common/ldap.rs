@@ -123,6 +123,26 @@ fn make_tls(dir: &std::path::Path) -> String {
     )
 }
 
+/// True when Debian's `slapd` and `ldap-utils` are installed; otherwise the test skips (or
+/// fails under FLEETBOX_REQUIRE_REAL_CLIENTS=1, as in CI).
+pub fn available(test: &str) -> bool {
+    let have = ["/usr/sbin/slapd", "/usr/sbin/slapadd"]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists())
+        && Command::new("sh")
+            .args(["-c", "command -v ldapmodify"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if have {
+        return true;
+    }
+    if std::env::var("FLEETBOX_REQUIRE_REAL_CLIENTS").as_deref() == Ok("1") {
+        panic!("{test}: slapd/ldap-utils are missing (FLEETBOX_REQUIRE_REAL_CLIENTS=1)");
+    }
+    eprintln!("SKIPPED {test}: slapd and ldap-utils are not installed");
+    false
+}
+
 impl Slapd {
     pub fn start(people: &[Person], groups: &[&str]) -> Slapd {
         Slapd::start_with(people, groups, false)

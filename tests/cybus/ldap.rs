@@ -94,6 +94,11 @@ fn role_names(whoami: &Value) -> Vec<String> {
 
 #[test]
 fn directory_users_sign_in_are_created_once_and_follow_their_groups() {
+    if !crate::common::ldap::available(
+        "directory_users_sign_in_are_created_once_and_follow_their_groups",
+    ) {
+        return;
+    }
     let d = Slapd::start(&people(), &["fleet-admins", "viewers"]);
     let s = group_mode_server(&d);
     let admin = Cy::admin(&s);
@@ -188,6 +193,9 @@ fn directory_users_sign_in_are_created_once_and_follow_their_groups() {
 
 #[test]
 fn the_mender_login_and_basic_auth_take_directory_users_too() {
+    if !crate::common::ldap::available("the_mender_login_and_basic_auth_take_directory_users_too") {
+        return;
+    }
     let d = Slapd::start(&people(), &["fleet-admins", "viewers"]);
     let s = group_mode_server(&d);
     // Mender's login is HTTP Basic with the email the directory holds.
@@ -238,6 +246,11 @@ fn the_mender_login_and_basic_auth_take_directory_users_too() {
 
 #[test]
 fn attribute_mode_reads_roles_from_an_attribute_and_a_bad_config_stops_the_start() {
+    if !crate::common::ldap::available(
+        "attribute_mode_reads_roles_from_an_attribute_and_a_bad_config_stops_the_start",
+    ) {
+        return;
+    }
     let d = Slapd::start(&people(), &[]);
     let conf = json!({
         "url": d.url(),
@@ -299,6 +312,9 @@ fn attribute_mode_reads_roles_from_an_attribute_and_a_bad_config_stops_the_start
 
 #[test]
 fn ldaps_trusts_the_configured_ca_only() {
+    if !crate::common::ldap::available("ldaps_trusts_the_configured_ca_only") {
+        return;
+    }
     let d = Slapd::start_tls(&people(), &["fleet-admins"]);
     let conf = |ca: &str| {
         json!({
