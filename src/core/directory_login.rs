@@ -50,10 +50,15 @@ fn ldap_user_id(conn: &Connection, username: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// The ids of the named roles that exist in the tenant; a directory group mapped to a role
-/// that was since deleted is skipped (and logged), not a reason to refuse the sign-in.
-fn existing_role_ids(conn: &Connection, tenant_id: &str, names: &[String]) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
+/// The `(id, name)` of each named role that exists in the tenant, sorted by id; a directory
+/// group mapped to a role that was since deleted is skipped (and logged), not a reason to
+/// refuse the sign-in.
+fn existing_roles(
+    conn: &Connection,
+    tenant_id: &str,
+    names: &[String],
+) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
     for name in names {
         let name = super::roles::resolve_alias(name);
         let id: Option<String> = conn
@@ -64,19 +69,20 @@ fn existing_role_ids(conn: &Connection, tenant_id: &str, names: &[String]) -> Re
             )
             .optional()?;
         match id {
-            Some(id) => ids.push(id),
+            Some(id) => found.push((id, name.to_string())),
             None => tracing::warn!(role = name, "directory group maps to an unknown role"),
         }
     }
-    ids.sort();
-    Ok(ids)
+    found.sort();
+    found.dedup();
+    Ok(found)
 }
 
 async fn first_sign_in(db: &Db, tenant_id: &str, found: &DirectoryUser) -> Result<User> {
     let (tenant, f) = (tenant_id.to_string(), found.clone());
     let user = db
         .write(move |conn| {
-            let role_names = role_names(conn, &tenant, &f.roles)?;
+            let roles = existing_roles(conn, &tenant, &f.roles)?;
             // The directory's email is kept only when no other user has it already.
             let email = f.email.clone().filter(|e| {
                 users::check_email("email", e).is_ok()
@@ -92,7 +98,7 @@ async fn first_sign_in(db: &Db, tenant_id: &str, found: &DirectoryUser) -> Resul
                 email,
                 username: Some(f.username.clone()),
                 identity_provider: "ldap".into(),
-                roles: role_names,
+                roles: roles.into_iter().map(|(_, name)| name).collect(),
                 ..Default::default()
             };
             let prepared = users::Prepared::without_password(new)?;
@@ -114,8 +120,10 @@ async fn resync(db: &Db, user_id: &str, found: &DirectoryUser) -> Result<User> {
             if !users::may_sign_in(&before.status) {
                 return Err(Error::Unauthorized("this account is disabled".into()));
             }
-            let mut want = existing_role_ids(conn, &before.tenant_id, &f.roles)?;
-            want.dedup();
+            let want: Vec<String> = existing_roles(conn, &before.tenant_id, &f.roles)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
             let changed = want != before.role_ids;
             if changed {
                 conn.execute("DELETE FROM user_roles WHERE user_id = ?1", [&id])?;
@@ -139,15 +147,4 @@ async fn resync(db: &Db, user_id: &str, found: &DirectoryUser) -> Result<User> {
         audit::record(db, entry).await?;
     }
     Ok(user)
-}
-
-/// The names of the mapped roles that exist in the tenant.
-fn role_names(conn: &Connection, tenant_id: &str, names: &[String]) -> Result<Vec<String>> {
-    let ids = existing_role_ids(conn, tenant_id, names)?;
-    ids.iter()
-        .map(|id| {
-            conn.query_row("SELECT name FROM roles WHERE id = ?1", [id], |r| r.get(0))
-                .map_err(Into::into)
-        })
-        .collect()
 }

@@ -108,11 +108,7 @@ impl Directory {
         }
         let username = first(&entry, &s.username_attribute).unwrap_or_else(|| login.to_string());
         let keys = match s.mode.as_str() {
-            "attribute" => entry
-                .attrs
-                .get(&s.role_attribute)
-                .cloned()
-                .unwrap_or_default(),
+            "attribute" => values(&entry, &s.role_attribute),
             _ => self.group_dns(&mut service, &entry.dn, &username).await?,
         };
         let _ = service.unbind().await;
@@ -183,13 +179,18 @@ impl Directory {
     }
 }
 
-fn first(e: &SearchEntry, attr: &str) -> Option<String> {
-    // Attribute names are case-insensitive; the directory may answer in its own spelling.
+/// An attribute's values. Attribute names are case-insensitive; the directory may answer in
+/// its own spelling.
+fn values(e: &SearchEntry, attr: &str) -> Vec<String> {
     e.attrs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first().cloned())
-        .filter(|v| !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn first(e: &SearchEntry, attr: &str) -> Option<String> {
+    values(e, attr).into_iter().next().filter(|v| !v.is_empty())
 }
 
 /// DNs compare without case and without blanks after separators.

@@ -110,34 +110,4 @@ pub fn assert_error(r: reqwest::blocking::Response, status: u16) -> Value {
     v
 }
 
-pub use common::openssl;
-
-/// A self-signed P-256 certificate `<stem>.pem` with its key `<stem>.key` in `dir`.
-pub fn self_signed(dir: &std::path::Path, stem: &str, cn: &str, days: u32) {
-    let (key, pem, days, subj) = (
-        format!("{stem}.key"),
-        format!("{stem}.pem"),
-        days.to_string(),
-        format!("/CN={cn}"),
-    );
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            &days,
-            "-subj",
-            &subj,
-        ],
-        dir,
-    );
-}
+pub use common::{openssl, self_signed};

@@ -81,28 +81,9 @@ fn doctor_passes_a_healthy_server_and_names_the_fix_for_what_is_wrong() {
 
     // A certificate that ends tomorrow is worth a warning; a listener nobody serves too.
     let dir = tempfile::tempdir().unwrap();
-    crate::common::openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ],
-        dir.path(),
-    );
+    crate::common::self_signed(dir.path(), "c", "localhost", 1);
     let cert = dir.path().join("c.pem");
-    let key = dir.path().join("k.pem");
+    let key = dir.path().join("c.key");
     let (ok, text) = doctor(
         &s,
         &[
@@ -117,4 +98,25 @@ fn doctor_passes_a_healthy_server_and_names_the_fix_for_what_is_wrong() {
         text.contains("warn  nothing answers on the http listener 127.0.0.1:1"),
         "{text}"
     );
+
+    // A clock behind what the server already recorded (a Pi before NTP answered): the newest
+    // record is an hour ahead of now.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    conn.execute(
+        "INSERT INTO audit_log (tenant_id, ts, actor_type, action, object_type)
+         VALUES ('t', ?1, 'system', 'test', 'clock')",
+        [ahead],
+    )
+    .unwrap();
+    let (ok, text) = doctor(&s, &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("minutes behind the newest record"), "{text}");
+    assert!(text.contains("timedatectl set-ntp true"), "{text}");
 }
