@@ -55,6 +55,31 @@ pub enum ConnectError {
     SessionGone,
 }
 
+/// A user's frame, checked and stamped: for the device, or refused with a reply to the user.
+pub struct UserFrame {
+    forward: Option<Vec<u8>>,
+    reply: Option<Vec<u8>>,
+    to_user: mpsc::Sender<Out>,
+    to_device: mpsc::Sender<Out>,
+}
+
+impl UserFrame {
+    /// Queues the frame to the device (or the refusal to the user), waiting for room.
+    pub async fn deliver(self) -> Result<(), ConnectError> {
+        if let Some(r) = self.reply {
+            let _ = self.to_user.send(Out::Frame(r)).await;
+        }
+        if let Some(f) = self.forward {
+            // The device's sender is gone only when it left; its session is then gone too.
+            self.to_device
+                .send(Out::Frame(f))
+                .await
+                .map_err(|_| ConnectError::SessionGone)?;
+        }
+        Ok(())
+    }
+}
+
 /// A device's live socket, as the broker hands it to the device's socket loop.
 pub struct DeviceLink {
     pub conn: u64,
@@ -417,6 +442,21 @@ impl Broker {
         frame: &[u8],
         limits: &Limits,
     ) -> Result<(), ConnectError> {
+        self.stamp_user_frame(tenant, device, sid, frame, limits)?
+            .deliver()
+            .await
+    }
+
+    /// The first half of `from_user`: the frame checked, stamped and entered in the session's
+    /// log (so that what it opened can be recorded before the device sees it), not yet sent.
+    pub fn stamp_user_frame(
+        &self,
+        tenant: &str,
+        device: &str,
+        sid: &str,
+        frame: &[u8],
+        limits: &Limits,
+    ) -> Result<UserFrame, ConnectError> {
         let refuse = |err: String, hdr: Option<&proto::Hdr>| {
             tracing::debug!(device, sid, "refusing user frame: {err}");
             Some(proto::error_msg(sid, &err, false, hdr).encode())
@@ -475,17 +515,12 @@ impl Broker {
                 }
             }
         };
-        if let Some(r) = reply {
-            let _ = to_user.send(Out::Frame(r)).await;
-        }
-        if let Some(f) = forward {
-            // The device's sender is gone only when it left; its session is then gone too.
-            to_device
-                .send(Out::Frame(f))
-                .await
-                .map_err(|_| ConnectError::SessionGone)?;
-        }
-        Ok(())
+        Ok(UserFrame {
+            forward,
+            reply,
+            to_user,
+            to_device,
+        })
     }
 
     /// The user's socket for `sid` ended: the device is told (shell `stop`, control `close`).

@@ -11,13 +11,31 @@ use std::time::{Duration, Instant};
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_fleetbox")
+/// The binary under test: the one cargo built, or `FLEETBOX_TEST_BINARY` (a release or
+/// cross-built binary), run through `FLEETBOX_TEST_RUNNER` when set (e.g. `qemu-aarch64-static`
+/// for an ARM build on an x86 machine).
+pub fn bin() -> String {
+    std::env::var("FLEETBOX_TEST_BINARY")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_fleetbox").to_string())
+}
+
+/// A command that runs the binary under test.
+pub fn fleetbox() -> Command {
+    match std::env::var("FLEETBOX_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(bin());
+            cmd
+        }
+        _ => Command::new(bin()),
+    }
 }
 
 /// Runs a fleetbox command (not `serve`) to completion.
 pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(bin());
+    let mut cmd = fleetbox();
     cmd.args(args)
         .env_remove("FLEETBOX_ADMIN_EMAIL")
         .env_remove("FLEETBOX_ADMIN_PASSWORD");
@@ -67,7 +85,7 @@ impl Builder {
             .data_dir
             .clone()
             .unwrap_or_else(|| temp.as_ref().unwrap().path().to_path_buf());
-        let mut cmd = Command::new(bin());
+        let mut cmd = fleetbox();
         cmd.arg("--data-dir").arg(&data_dir).arg("serve");
         cmd.args(["--http", "127.0.0.1:0"]);
         cmd.args(["--listen", if self.https { "127.0.0.1:0" } else { "none" }]);

@@ -177,13 +177,24 @@ impl Remote {
                     .any(|w| l.contains(w))
             })
             .collect();
+        // The server's side first: CI shows the start of a long report and cuts its middle.
+        let server = self.server.log_text();
+        let relay: Vec<&str> = server
+            .lines()
+            .filter(|l| {
+                ["deviceconnect", "session", "sid"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .collect();
         format!(
-            "--- connect.log\n{}\n--- daemon.log\n{}\n--- daemon states\n{}\n--- check-update.log\n{}\n--- server\n{}",
-            tail(&self.log("connect.log"), 30),
-            tail(&daemon, 15),
+            "--- server (relay lines)\n{}\n--- connect.log\n{}\n--- daemon.log\n{}\n--- daemon states\n{}\n--- check-update.log\n{}\n--- server\n{}",
+            tail(&relay.join("\n"), 25),
+            tail(&self.log("connect.log"), 20),
+            tail(&daemon, 10),
             states.join("\n"),
             tail(&self.log("check-update.log"), 10),
-            tail(&self.server.log_text(), 30)
+            tail(&server, 30)
         )
     }
 

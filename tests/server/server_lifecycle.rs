@@ -2,7 +2,6 @@
 //! shutdown, schema upgrades, log format.
 
 use crate::common::{run_cli, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
-use std::process::Command;
 
 fn fingerprint(data_dir: &std::path::Path) -> String {
     let out = run_cli(&["--data-dir", data_dir.to_str().unwrap(), "cert"], &[]);
@@ -203,7 +202,7 @@ fn a_database_from_a_newer_version_is_refused() {
     let conn = rusqlite::Connection::open(dir.path().join("fleetbox.db")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
-    let out = Command::new(crate::common::bin())
+    let out = crate::common::fleetbox()
         .args([
             "--data-dir",
             dir.path().to_str().unwrap(),
@@ -304,7 +303,7 @@ fn listen_none_turns_https_off() {
         s.client().get(s.url("/healthz")).send().unwrap().status(),
         200
     );
-    let out = Command::new(crate::common::bin())
+    let out = crate::common::fleetbox()
         .args([
             "--data-dir",
             s.data_dir.to_str().unwrap(),
@@ -403,7 +402,7 @@ fn weak_or_missing_admin_password_is_a_clear_error() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
-    let out = Command::new(crate::common::bin())
+    let out = crate::common::fleetbox()
         .args([
             "--data-dir",
             d,

@@ -20,7 +20,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -270,13 +273,19 @@ impl Peer {
                 true
             }
             Side::User(acc) => {
-                let ok = self
-                    .broker
-                    .from_user(&self.tenant, &self.device, &acc.sid, &frame, &self.limits)
-                    .await
-                    .is_ok();
+                let stamped = self.broker.stamp_user_frame(
+                    &self.tenant,
+                    &self.device,
+                    &acc.sid,
+                    &frame,
+                    &self.limits,
+                );
+                let Ok(stamped) = stamped else {
+                    return false;
+                };
+                // What the frame opens is in the audit trail before the device answers it.
                 acc.report_opened().await;
-                ok
+                stamped.deliver().await.is_ok()
             }
         }
     }
@@ -307,80 +316,104 @@ impl Peer {
     }
 }
 
-async fn close(socket: &mut WebSocket, why: &'static str) {
+async fn close(sink: &mut SplitSink<WebSocket, Message>, why: &'static str) {
     let frame = CloseFrame {
         code: close_code::NORMAL,
         reason: why.into(),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
 /// Moves frames between one websocket and the broker until either side ends; returns why.
 /// Pings every `every`; a peer that has sent nothing (not even a pong) for two intervals is
 /// taken as dead.
+///
+/// Reading and writing are two independent halves: a reader waiting for room in the other
+/// side's queue must never stop this socket's own queue from draining, or a device and a user
+/// both sending faster than the other reads (a port-forward echo) would wait on each other
+/// for ever.
 async fn pump(
-    mut socket: WebSocket,
+    socket: WebSocket,
     mut rx: mpsc::Receiver<Out>,
     peer: &Peer,
     every: Duration,
 ) -> &'static str {
+    let (mut sink, mut stream) = socket.split();
+    // What the reader heard when, as ms since `start`, for the writer's liveness check.
+    let start = Instant::now();
+    let heard = AtomicU64::new(0);
+    let hear = || heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    let busy = AtomicBool::new(false);
+    // Ok(why): the peer ended it, nothing more to send; Err(why): close the socket with it.
+    let reader = async {
+        loop {
+            let msg = stream.next().await;
+            hear();
+            match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    busy.store(true, Ordering::Relaxed);
+                    let more = peer.inbound(b.to_vec()).await;
+                    busy.store(false, Ordering::Relaxed);
+                    hear();
+                    if !more {
+                        return Err("session ended");
+                    }
+                }
+                // The protocol is binary msgpack only; tungstenite answers pings itself.
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => return Ok("closed by peer"),
+                Some(Err(e)) => {
+                    tracing::debug!("deviceconnect socket error: {e}");
+                    return Ok("socket error");
+                }
+            }
+        }
+    };
     // A user session's idle timeout is checked at least twice per timeout.
     let tick = match peer.idle_limit {
         Some(idle) => every.min((idle / 2).max(Duration::from_millis(500))),
         None => every,
     };
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
-    let mut heard = Instant::now();
-    loop {
-        tokio::select! {
-            msg = socket.recv() => {
-                heard = Instant::now();
-                match msg {
-                    Some(Ok(Message::Binary(b))) => {
-                        if !peer.inbound(b.to_vec()).await {
-                            close(&mut socket, "session ended").await;
-                            return "session ended";
+    let writer = async {
+        loop {
+            tokio::select! {
+                out = rx.recv() => match out {
+                    Some(Out::Frame(f)) => {
+                        if sink.send(Message::Binary(f.into())).await.is_err() {
+                            return Ok("socket error");
                         }
                     }
-                    // The protocol is binary msgpack only; tungstenite answers pings itself.
-                    Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return "closed by peer",
-                    Some(Err(e)) => {
-                        tracing::debug!("deviceconnect socket error: {e}");
-                        return "socket error";
+                    Some(Out::Close(why)) => return Err(why),
+                    None => return Err("session ended"),
+                },
+                _ = ticker.tick() => {
+                    if let Some((why, frame)) = peer.idle_expired() {
+                        tracing::info!(device = %peer.device, "{why}");
+                        let _ = sink.send(Message::Binary(frame.into())).await;
+                        return Err("session idle");
+                    }
+                    // A reader waiting for the other side's queue is slow, not dead.
+                    let silent = start.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                    if !busy.load(Ordering::Relaxed) && silent > every * 2 {
+                        return Err("no answer to pings");
+                    }
+                    if sink.send(Message::Ping(Bytes::from_static(b"fleetbox"))).await.is_err() {
+                        return Ok("socket error");
                     }
                 }
             }
-            out = rx.recv() => match out {
-                Some(Out::Frame(f)) => {
-                    if socket.send(Message::Binary(f.into())).await.is_err() {
-                        return "socket error";
-                    }
-                }
-                Some(Out::Close(why)) => {
-                    close(&mut socket, why).await;
-                    return why;
-                }
-                None => {
-                    close(&mut socket, "session ended").await;
-                    return "session ended";
-                }
-            },
-            _ = ticker.tick() => {
-                if let Some((why, frame)) = peer.idle_expired() {
-                    tracing::info!(device = %peer.device, "{why}");
-                    let _ = socket.send(Message::Binary(frame.into())).await;
-                    close(&mut socket, "session idle").await;
-                    return "session idle";
-                }
-                if heard.elapsed() > every * 2 {
-                    close(&mut socket, "no answer to pings").await;
-                    return "no answer to pings";
-                }
-                if socket.send(Message::Ping(Bytes::from_static(b"fleetbox"))).await.is_err() {
-                    return "socket error";
-                }
-            }
+        }
+    };
+    let ended = tokio::select! {
+        r = reader => r,
+        w = writer => w,
+    };
+    match ended {
+        Ok(why) => why,
+        Err(why) => {
+            close(&mut sink, why).await;
+            why
         }
     }
 }
