@@ -357,3 +357,79 @@ fn internal_deviceconnect() {
     // Idempotent for a device without a socket.
     assert_eq!(c.delete(&one).send().unwrap().status(), 202);
 }
+
+/// Both sides send far more than the relay's queues and the sockets' buffers hold while
+/// neither reads for a moment (a port-forward echo under load): once they read, everything
+/// arrives, in order. A relay whose reader waited for room in the other side's queue while its
+/// own queue stopped draining would stall here for ever.
+#[test]
+fn a_flood_both_ways_at_once_does_not_stall_the_relay() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    const FRAMES: usize = 3000;
+    const BODY: usize = 7000;
+
+    let rt = Runtime::new().unwrap();
+    let r = rig();
+    let api = r.api();
+    let mut dev = r.device(&rt);
+    wait_status(&api, &r.device_id, "connected");
+    let mut user = r.user(&rt, &r.admin).unwrap();
+    send(&rt, &mut user, &msg(SHELL, "new", "", b""));
+    let sid = expect(&rt, &mut dev).hdr.sid;
+
+    // Each peer writes everything at once and starts reading only after a second.
+    async fn peer(ws: Ws, sid: String, tag: u8) -> Vec<Vec<u8>> {
+        let (mut sink, mut stream) = ws.split();
+        let write = async move {
+            for i in 0..FRAMES {
+                let mut body = vec![tag; BODY];
+                body[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                let m = msg(SHELL, "shell", &sid, &body);
+                let frame = rmp_serde::to_vec_named(&m).unwrap();
+                sink.send(Message::Binary(frame.into())).await.unwrap();
+            }
+            sink
+        };
+        let read = async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut got = Vec::new();
+            while got.len() < FRAMES {
+                match stream.next().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        let m: Msg = rmp_serde::from_slice(&b).unwrap();
+                        got.push(m.body);
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("socket ended after {} frames: {other:?}", got.len()),
+                }
+            }
+            got
+        };
+        let (_sink, got) = tokio::join!(write, read);
+        got
+    }
+    let (to_user, to_dev) = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            futures_util::future::join(peer(user, sid.clone(), b'd'), peer(dev, sid, b'u')),
+        )
+        .await
+        .expect("the relay stalled: not every frame arrived within 120 s")
+    });
+    for (got, tag) in [(to_user, b'u'), (to_dev, b'd')] {
+        assert_eq!(got.len(), FRAMES);
+        for (i, body) in got.iter().enumerate() {
+            assert_eq!(body.len(), BODY);
+            assert_eq!(
+                body[..8],
+                (i as u64).to_be_bytes(),
+                "frame {i} out of order"
+            );
+            assert!(
+                body[8..].iter().all(|b| *b == tag),
+                "frame {i} from the wrong side"
+            );
+        }
+    }
+}
