@@ -237,17 +237,7 @@ if [ -e "$D_CONF" ]; then
     note "keeping existing configuration $D_CONF"
 else
     tmp_beside "$D_CONF"
-    cat >"$tmp" <<EOF
-# fleetbox configuration. Every key can be overridden by an environment variable FLEETBOX_<KEY> (upper case).
-data_dir = "$DATA_DIR"
-listen = "0.0.0.0:8443"      # HTTPS; "none" turns it off
-http = "none"                # optional plain-HTTP listener, e.g. "0.0.0.0:8080"
-# tls_cert = "$CONF_DIR/cert.pem"   # a configured pair replaces the generated self-signed certificate
-# tls_key = "$CONF_DIR/key.pem"
-# tls_names = ["fleetbox.example.lan"]  # extra names for the generated certificate
-log_format = "text"          # or "json"
-log_level = "info"
-EOF
+    cp -- "$SCRIPT_DIR/packaging/fleetbox.toml" "$tmp"
     chmod 0644 -- "$tmp"
     mv -f -- "$tmp" "$D_CONF"
     CHANGED=1
@@ -257,41 +247,8 @@ fi
 # ---------------------------------------------------------------- systemd unit
 install -d -m 0755 -- "$(dirname -- "$D_UNIT")"
 tmp_beside "$D_UNIT"
-cat >"$tmp" <<EOF
-[Unit]
-Description=fleetbox device-management server
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=simple
-User=$SVC_USER
-Group=$SVC_GROUP
-Environment=FLEETBOX_DATA_DIR=$DATA_DIR
-ExecStart=$BIN_PATH serve --config $CONF_PATH
-Restart=on-failure
-RestartSec=2
-KillSignal=SIGTERM
-TimeoutStopSec=30
-
-# Hardening
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-ReadWritePaths=$DATA_DIR
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE
-
-[Install]
-WantedBy=multi-user.target
-EOF
+# The one unit, shared with the Debian package; only the binary's path differs.
+sed "s|@BIN_PATH@|$BIN_PATH|g" "$SCRIPT_DIR/packaging/fleetbox.service" >"$tmp"
 chmod 0644 -- "$tmp"
 if [ -f "$D_UNIT" ] && cmp -s -- "$tmp" "$D_UNIT"; then
     note "systemd unit $D_UNIT is up to date"
