@@ -18,7 +18,8 @@
 #
 # armv7: this toolchain's registry mirror has no prebuilt standard library for
 # armv7-unknown-linux-musleabihf, so it is compiled from the rust-src component with
-# `-Z build-std`, which a stable compiler accepts only with RUSTC_BOOTSTRAP=1. Where the
+# `-Z build-std`, which a stable compiler accepts only with RUSTC_BOOTSTRAP=1 (the same
+# compiler and the same source, so the result is what the prebuilt library would give). Where the
 # prebuilt one installs (`rustup target add` succeeds), it is used instead.
 set -euo pipefail
 
@@ -73,7 +74,11 @@ for t in $TARGETS; do
     fi
     log "Building $t"
     if [ ${#build_std[@]} -gt 0 ]; then
-        RUSTC_BOOTSTRAP=1 cargo zigbuild --release --locked --bin fleetbox --target "$t" "${build_std[@]}"
+        # A standard library built from source comes without the C runtime start files
+        # (crt1.o, …) that rustc links itself: zig's musl provides them instead.
+        flags_var=CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+        env "$flags_var=-C link-self-contained=no" RUSTC_BOOTSTRAP=1 \
+            cargo zigbuild --release --locked --bin fleetbox --target "$t" "${build_std[@]}"
     else
         cargo zigbuild --release --locked --bin fleetbox --target "$t"
     fi

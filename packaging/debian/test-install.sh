@@ -59,6 +59,8 @@ else
     echo "$out" >&2
     fail "systemd-analyze verify $unit"
 fi
+wants=/etc/systemd/system/multi-user.target.wants/fleetbox.service
+[ -L "$wants" ] || fail "the service is not enabled ($wants missing)"
 serve_once
 [ -f /var/lib/fleetbox/fleetbox.db ] || fail "no database after the first start"
 ok "the installed server ran as fleetbox and made its database"
@@ -75,7 +77,7 @@ ok "upgraded to $want with configuration and data kept"
 
 echo "==> dpkg --purge fleetbox"
 dpkg --purge fleetbox
-for gone in /usr/bin/fleetbox /etc/fleetbox /var/lib/fleetbox "$unit"; do
+for gone in /usr/bin/fleetbox /etc/fleetbox /var/lib/fleetbox "$unit" "$wants"; do
     [ ! -e "$gone" ] || fail "$gone is still there after the purge"
 done
 ok "purged"
