@@ -15,6 +15,7 @@
 # Zig ships both for every target in one ~50 MB download, from a registry this kind of machine
 # reaches, and cargo-zigbuild makes it cargo's linker and C compiler; Debian's cross toolchains
 # would be three apt packages of glibc compilers plus a separately built musl for each.
+# Both install as prebuilt wheels in seconds.
 #
 # armv7: this toolchain's registry mirror has no prebuilt standard library for
 # armv7-unknown-linux-musleabihf, so it is compiled from the rust-src component with
@@ -31,6 +32,8 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf"
 DEB=1
 ZIG_VERSION=0.15.2
+ZIGBUILD_VERSION=0.24.1
+DEB_VERSION=3.8.0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,23 +47,21 @@ done
 log() { printf '==> %s\n' "$*"; }
 
 # ---------------------------------------------------------------- tools
-ZIG_VENV=$TARGET_DIR/tools/zig-venv
-if [ ! -x "$ZIG_VENV/bin/python" ] || ! "$ZIG_VENV/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
-    log "Installing zig $ZIG_VERSION (PyPI ziglang) into $ZIG_VENV"
-    python3 -m venv "$ZIG_VENV"
-    "$ZIG_VENV/bin/pip" install -q "ziglang==$ZIG_VERSION"
+# zig and cargo-zigbuild both come as PyPI wheels (prebuilt), into one venv under target/.
+TOOLS=$TARGET_DIR/tools/zig-venv
+if [ ! -x "$TOOLS/bin/cargo-zigbuild" ] ||
+    ! "$TOOLS/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
+    log "Installing zig $ZIG_VERSION and cargo-zigbuild $ZIGBUILD_VERSION (PyPI) into $TOOLS"
+    python3 -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install -q "ziglang==$ZIG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
 fi
 # cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH.
-export PATH=$ZIG_VENV/bin:$HOME/.cargo/bin:$PATH
+export PATH=$TOOLS/bin:$HOME/.cargo/bin:$PATH
 
-need_crate() {
-    if ! command -v "$1" >/dev/null; then
-        log "Installing $2 from crates.io"
-        cargo install --locked "$2" --version "$3"
-    fi
-}
-need_crate cargo-zigbuild cargo-zigbuild 0.24.1
-[ "$DEB" = 1 ] && need_crate cargo-deb cargo-deb 3.8.0
+if [ "$DEB" = 1 ] && ! command -v cargo-deb >/dev/null; then
+    log "Installing cargo-deb $DEB_VERSION from crates.io"
+    cargo install --locked cargo-deb --version "$DEB_VERSION"
+fi
 
 # ---------------------------------------------------------------- binaries
 for t in $TARGETS; do

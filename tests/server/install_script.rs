@@ -115,6 +115,8 @@ fn assert_installed(root: &Path, out: &Output) {
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "ExecStart=/usr/local/bin/fleetbox serve --config /etc/fleetbox/fleetbox.toml",
         "User=fleetbox",
+        "MemoryHigh=96M",
+        "MemoryMax=160M",
     ] {
         assert!(
             unit.contains(needle),
