@@ -26,6 +26,7 @@ pub mod error;
 pub mod fsutil;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod server;
 pub mod smtp_url;
 pub mod web;

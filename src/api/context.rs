@@ -82,9 +82,11 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     // for the decision after the response costs no copy of the path.
     let logged = tracing::enabled!(target: "fleetbox::http", tracing::Level::INFO)
         .then(|| (req.method().clone(), req.uri().clone()));
+    let dialect = Dialect::for_path(req.uri().path());
+    let group = super::metrics::group(dialect, req.uri().path());
     let ctx = RequestCtx {
         id: id.clone(),
-        dialect: Dialect::for_path(req.uri().path()),
+        dialect,
         address,
         client_cert: req
             .extensions()
@@ -96,9 +98,10 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER.clone(), v);
     }
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    crate::metrics::global().observe(group, status, elapsed);
     if let Some((method, uri)) = logged {
-        let status = resp.status().as_u16();
-        let elapsed = start.elapsed();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let slow = elapsed.as_millis() as u64 >= SLOW_MS.load(std::sync::atomic::Ordering::Relaxed);
         let path = uri.path();

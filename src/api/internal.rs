@@ -28,8 +28,19 @@ fn from_this_machine(req: &Request) -> bool {
             .any(|h| req.headers().contains_key(*h))
 }
 
+/// `metrics_token` from the configuration, sent as a bearer token to `/metrics` (and only there).
+fn metrics_token(state: &AppState, req: &Request) -> bool {
+    let want = state.config.metrics_token.as_bytes();
+    !want.is_empty()
+        && req.uri().path() == super::metrics::PATH
+        && bearer(req.headers())
+            .ok()
+            .flatten()
+            .is_some_and(|got| crate::crypto::constant_time_eq(got.as_bytes(), want))
+}
+
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Result<Response> {
-    if from_this_machine(&req) {
+    if from_this_machine(&req) || metrics_token(&state, &req) {
         return Ok(next.run(req).await);
     }
     let ctx = req

@@ -14,6 +14,7 @@ pub mod json_body;
 pub mod mail_links;
 pub mod mapped_file;
 pub mod mender;
+pub mod metrics;
 pub mod paging;
 pub mod path_grants;
 pub mod peer_cert;
@@ -64,7 +65,7 @@ impl RouteGroups {
                 .merge(cybus::self_service_routes()),
             public: mender::public_routes().merge(cybus::public_routes()),
             device: mender::device_routes(),
-            internal: mender::internal_routes(max_upload),
+            internal: mender::internal_routes(max_upload).merge(metrics::routes()),
             health: health::routes(),
         }
     }

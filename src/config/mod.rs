@@ -28,6 +28,9 @@ pub struct Config {
     /// Device-API requests are logged only at debug unless they fail or take at least this
     /// many milliseconds; management requests are always logged at info.
     pub log_slow_request_ms: u64,
+    /// A bearer token that may read `/metrics` from another host (a caller on this machine
+    /// needs none); empty: metrics only from this machine or with an operator's token.
+    pub metrics_token: String,
     /// Largest accepted request body for API calls (artifact uploads have their own limit).
     pub max_body_bytes: u64,
     /// Lifetime of a user login token.
@@ -113,6 +116,7 @@ impl Default for Config {
             log_format: "text".into(),
             log_level: "info".into(),
             log_slow_request_ms: 1000,
+            metrics_token: String::new(),
             max_body_bytes: 1024 * 1024,
             user_token_ttl_secs: 7 * 24 * 3600,
             device_token_ttl_secs: 7 * 24 * 3600,
@@ -153,7 +157,12 @@ impl Default for Config {
 }
 
 /// Keys whose values `fleetbox config` masks.
-const SECRET_KEYS: &[&str] = &["admin_password", "smtp_password", "ldap.bind_password"];
+const SECRET_KEYS: &[&str] = &[
+    "admin_password",
+    "smtp_password",
+    "ldap.bind_password",
+    "metrics_token",
+];
 
 const ENV_PREFIX: &str = "FLEETBOX_";
 

@@ -199,6 +199,13 @@ impl Broker {
             .copied()
     }
 
+    /// Devices with a live socket, and the user sessions open on them.
+    pub fn counts(&self) -> (usize, usize) {
+        let devices = self.devices.lock().unwrap();
+        let sessions = devices.values().map(|e| e.sessions.len()).sum();
+        (devices.len(), sessions)
+    }
+
     pub fn is_connected(&self, tenant: &str, device: &str) -> bool {
         self.devices
             .lock()

@@ -435,7 +435,7 @@ pub async fn resolve(db: &Db, hasher: &Arc<Vault>, credential: &str) -> Result<P
             return Err(refused());
         };
         let given = hash_secret(&hasher_key, &id, &secret);
-        if !constant_time_eq(given.as_bytes(), hash.as_bytes()) {
+        if !crate::crypto::constant_time_eq(given.as_bytes(), hash.as_bytes()) {
             return Err(refused());
         }
         if status != "active" {
@@ -467,10 +467,6 @@ pub async fn resolve(db: &Db, hasher: &Arc<Vault>, credential: &str) -> Result<P
         })
     })
     .await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod device_config;
 pub mod devices;
 pub mod directory_login;
 pub mod email_verification;
+pub mod fleet_counts;
 pub mod groups;
 pub mod integrations;
 pub mod inventory;

@@ -18,3 +18,8 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     rand::rngs::OsRng.fill_bytes(&mut b);
     b
 }
+
+/// Equal bytes, compared in time that depends only on the lengths (for secrets).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

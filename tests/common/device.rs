@@ -163,3 +163,15 @@ pub fn send_inventory(
         .send()
         .unwrap()
 }
+
+/// One deployment poll (`next`) with `token`, as a device of type `rig` running `a-1`; the status.
+pub fn poll_next(s: &super::Server, token: &str) -> u16 {
+    s.client()
+        .post(s.url("/api/devices/v2/deployments/device/deployments/next"))
+        .bearer_auth(token)
+        .json(&json!({"device_provides": {"artifact_name": "a-1", "device_type": "rig"}}))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -6,6 +6,7 @@ mod common;
 
 mod doctor;
 mod install_script;
+mod metrics;
 mod request_log;
 mod server_lifecycle;
 mod sim;

@@ -1,20 +1,8 @@
 //! The request log at the default level: management requests one line each, the device API
 //! quiet unless a call fails (so a healthy fleet does not fill the disk), everything at debug.
 
-use crate::common::device::{admitted, TestDevice};
+use crate::common::device::{admitted, poll_next as poll, TestDevice};
 use crate::common::{Api, Server};
-use serde_json::json;
-
-fn poll(s: &Server, token: &str) -> u16 {
-    s.client()
-        .post(s.url("/api/devices/v2/deployments/device/deployments/next"))
-        .bearer_auth(token)
-        .json(&json!({"device_provides": {"artifact_name": "a-1", "device_type": "rig"}}))
-        .send()
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 fn request_lines(s: &Server, path_part: &str) -> Vec<String> {
     s.log_lines()

@@ -1,0 +1,201 @@
+//! Prometheus metrics. Requests are counted, and their latency observed, by the request
+//! middleware as they finish: by route group and status class, a handful of series whatever the
+//! fleet's size. Everything else (devices and deployments by status, artifact storage, remote
+//! sessions, the process's memory and files) is read when a scrape asks, so nothing is kept up
+//! to date that nobody reads. Rendered by `prometheus-client` in the OpenMetrics text format,
+//! which Prometheus scrapes natively. Knows nothing of HTTP: the caller names the group.
+
+mod process;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The content type of `render`'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Request latency buckets (seconds): a poll answers in well under a millisecond, an upload
+/// may take minutes.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    group: &'static str,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SideLabels {
+    side: &'static str,
+}
+
+type LatencyFamily = Family<GroupLabels, Histogram, fn() -> Histogram>;
+
+/// What a scrape reads from the rest of the server.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Devices by status, over every tenant.
+    pub devices: Vec<(String, i64)>,
+    /// Deployments by status, over every tenant.
+    pub deployments: Vec<(String, i64)>,
+    /// Bytes of artifact files stored.
+    pub artifact_bytes: i64,
+    /// Devices with a live remote-access socket.
+    pub connected_devices: i64,
+    /// Open remote-access sessions of users.
+    pub remote_sessions: i64,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
+    devices: Family<StatusLabels, Gauge>,
+    deployments: Family<StatusLabels, Gauge>,
+    artifact_bytes: Gauge,
+    remote: Family<SideLabels, Gauge>,
+    rss: Gauge,
+    fds: Gauge,
+}
+
+/// The process's metrics (one server per process).
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// `2xx`, `4xx`, …: a label with five values, not one per status code.
+fn class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("fleetbox");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route group and status class",
+            requests.clone(),
+        );
+        let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to its response, by route group",
+            latency.clone(),
+        );
+        let devices = Family::<StatusLabels, Gauge>::default();
+        registry.register("devices", "Devices by status", devices.clone());
+        let deployments = Family::<StatusLabels, Gauge>::default();
+        registry.register("deployments", "Deployments by status", deployments.clone());
+        let artifact_bytes = Gauge::default();
+        registry.register(
+            "artifact_storage_bytes",
+            "Bytes of artifact files stored",
+            artifact_bytes.clone(),
+        );
+        let remote = Family::<SideLabels, Gauge>::default();
+        registry.register(
+            "remote_access_sockets",
+            "Open remote-access websockets: devices connected, user sessions",
+            remote.clone(),
+        );
+        let rss = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            rss.clone(),
+        );
+        let fds = Gauge::default();
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors of the server process",
+            fds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            devices,
+            deployments,
+            artifact_bytes,
+            remote,
+            rss,
+            fds,
+        }
+    }
+
+    /// One answered request of route group `group`.
+    pub fn observe(&self, group: &'static str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                group,
+                class: class(status),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&GroupLabels { group })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The metrics as a scrape reads them, with `now`'s gauges.
+    pub fn render(&self, now: &Snapshot) -> String {
+        set_all(&self.devices, &now.devices);
+        set_all(&self.deployments, &now.deployments);
+        self.artifact_bytes.set(now.artifact_bytes);
+        self.remote
+            .get_or_create(&SideLabels { side: "device" })
+            .set(now.connected_devices);
+        self.remote
+            .get_or_create(&SideLabels { side: "user" })
+            .set(now.remote_sessions);
+        self.rss.set(process::resident_bytes().unwrap_or(0));
+        self.fds.set(process::open_fds().unwrap_or(0));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Sets a gauge per status; a status no longer present reads 0 rather than its last value.
+fn set_all(family: &Family<StatusLabels, Gauge>, values: &[(String, i64)]) {
+    family.clear();
+    for (status, n) in values {
+        family
+            .get_or_create(&StatusLabels {
+                status: status.clone(),
+            })
+            .set(*n);
+    }
+}
+
+#[cfg(test)]
+mod tests;
