@@ -193,3 +193,87 @@ fn from_another_host_only_with_the_metrics_token_or_an_operator() {
     let viewer = s.login_as("viewer@example.com", "viewer-password-1");
     assert_eq!(from_network("/metrics", Some(&viewer)), 403);
 }
+
+/// A child process stopped when the test ends, passing or not.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's Prometheus scrapes the server every second; its query API then answers with the
+/// server's figures and the target is up.
+#[test]
+fn a_real_prometheus_scrapes_it() {
+    let found = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("FLEETBOX_REQUIRE_REAL_CLIENTS").as_deref() == Ok("1") {
+            panic!("prometheus is missing (apt-get install prometheus)");
+        }
+        eprintln!(
+            "SKIPPED a_real_prometheus_scrapes_it: no prometheus (apt-get install prometheus)"
+        );
+        return;
+    }
+    let s = Server::start();
+    let api = Api::new(&s, &s.login());
+    admitted(&s, &api, &TestDevice::ed25519("02:00:00:00:88:02"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    let target = s.http.trim_start_matches("http://");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fleetbox\n    \
+             metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = crate::common::free_port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _prometheus = Stopped(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let query = |q: &str| -> Option<String> {
+        let r = s
+            .client()
+            .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .query(&[("query", q)])
+            .send()
+            .ok()?;
+        let v: serde_json::Value = r.json().ok()?;
+        Some(
+            v["data"]["result"].get(0)?["value"][1]
+                .as_str()?
+                .to_string(),
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut accepted = None;
+    while accepted.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        accepted = query(r#"fleetbox_devices{status="accepted"}"#);
+    }
+    let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    assert_eq!(accepted.as_deref(), Some("1"), "prometheus log:\n{log}");
+    assert_eq!(query(r#"up{job="fleetbox"}"#).as_deref(), Some("1"));
+    let device = query(r#"fleetbox_http_requests_total{group="device",class="2xx"}"#).unwrap();
+    // The device's auth request.
+    assert!(device.parse::<f64>().unwrap() >= 1.0, "{device}");
+}
