@@ -32,7 +32,15 @@ pub fn group(dialect: Dialect, path: &str) -> &'static str {
 async fn scrape(State(state): State<AppState>) -> Result<Response> {
     let counts = crate::core::fleet_counts::read(&state.db).await?;
     let (connected, sessions) = state.connect.counts();
+    let writer = state.db.writer_stats();
+    let (token_hits, token_misses) = state.device_tokens.lookups();
     let now = crate::metrics::Snapshot {
+        db_queue_depth: writer.queue_depth,
+        db_batches: writer.batches,
+        db_jobs: writer.jobs,
+        db_largest_batch: writer.largest_batch,
+        token_hits,
+        token_misses,
         devices: counts.devices,
         deployments: counts.deployments,
         artifact_bytes: counts.artifact_bytes,

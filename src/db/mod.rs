@@ -14,6 +14,7 @@ pub use migrate::SCHEMA_VERSION;
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,10 +36,33 @@ pub struct Db {
 struct Inner {
     path: PathBuf,
     identity: Arc<IdentityWatch>,
+    stats: Arc<WriterCounters>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
     writer: Mutex<Option<std_mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the writer has done, for the metrics: jobs waiting, transactions and the jobs in them.
+#[derive(Default)]
+struct WriterCounters {
+    queued: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
+    jobs: std::sync::atomic::AtomicU64,
+    largest: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of the writer's counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterStats {
+    /// Writes waiting for the writer now.
+    pub queue_depth: u64,
+    /// Transactions committed (or attempted) since start.
+    pub batches: u64,
+    /// Writes in them.
+    pub jobs: u64,
+    /// The most writes one transaction has held.
+    pub largest_batch: u64,
 }
 
 /// Whether a committed write changed what credential checks depend on: the `identity_version`
@@ -53,7 +77,6 @@ struct IdentityWatch {
 
 impl IdentityWatch {
     fn after_commit(&self) {
-        use std::sync::atomic::Ordering;
         if self.touched.swap(false, Ordering::AcqRel) {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
@@ -145,14 +168,17 @@ impl Db {
         ))?;
         let (tx, rx) = std_mpsc::channel::<Job>();
         let watch = identity.clone();
+        let stats = Arc::new(WriterCounters::default());
+        let counters = stats.clone();
         let thread = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || writer_loop(conn, rx, &watch))
+            .spawn(move || writer_loop(conn, rx, &watch, &counters))
             .map_err(Error::internal)?;
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 identity,
+                stats,
                 readers: Mutex::new(Vec::new()),
                 read_permits: Semaphore::new(READERS),
                 writer: Mutex::new(Some(tx)),
@@ -239,11 +265,23 @@ impl Db {
         let Some(sender) = sender else {
             return Err(Error::internal("database is closed"));
         };
+        self.inner.stats.queued.fetch_add(1, Ordering::Relaxed);
         sender
             .send(job)
             .map_err(|_| Error::internal("database writer stopped"))?;
         rx.await
             .map_err(|_| Error::internal("database writer dropped a job"))?
+    }
+
+    /// The writer's counters.
+    pub fn writer_stats(&self) -> WriterStats {
+        let c = &self.inner.stats;
+        WriterStats {
+            queue_depth: c.queued.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            largest_batch: c.largest.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops the writer after the queued jobs, checkpoints the WAL and closes connections.
@@ -270,7 +308,12 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
     }
 }
 
-fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, identity: &IdentityWatch) {
+fn writer_loop(
+    conn: Connection,
+    rx: std_mpsc::Receiver<Job>,
+    identity: &IdentityWatch,
+    stats: &WriterCounters,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -279,6 +322,11 @@ fn writer_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, identity: &Identit
                 Err(_) => break,
             }
         }
+        let n = batch.len() as u64;
+        stats.queued.fetch_sub(n, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(n, Ordering::Relaxed);
+        stats.largest.fetch_max(n, Ordering::Relaxed);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let msg = format!("database: begin: {e}");
             tracing::error!("{msg}");

@@ -1,9 +1,10 @@
 //! Prometheus metrics. Requests are counted, and their latency observed, by the request
 //! middleware as they finish: by route group and status class, a handful of series whatever the
 //! fleet's size. Everything else (devices and deployments by status, artifact storage, remote
-//! sessions, the process's memory and files) is read when a scrape asks, so nothing is kept up
-//! to date that nobody reads. Rendered by `prometheus-client` in the OpenMetrics text format,
-//! which Prometheus scrapes natively. Knows nothing of HTTP: the caller names the group.
+//! sessions, the database writer, the device-token cache, the process's memory and files) is
+//! read when a scrape asks, so nothing is kept up to date that nobody reads. Rendered by
+//! `prometheus-client` in the OpenMetrics text format, which Prometheus scrapes natively. Knows
+//! nothing of HTTP: the caller names the group.
 
 mod process;
 
@@ -13,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -61,6 +63,14 @@ pub struct Snapshot {
     pub connected_devices: i64,
     /// Open remote-access sessions of users.
     pub remote_sessions: i64,
+    /// The database writer: writes waiting, transactions, writes in them, the largest one.
+    pub db_queue_depth: u64,
+    pub db_batches: u64,
+    pub db_jobs: u64,
+    pub db_largest_batch: u64,
+    /// Device-token checks answered from memory, and those that were not.
+    pub token_hits: u64,
+    pub token_misses: u64,
 }
 
 pub struct Metrics {
@@ -73,6 +83,16 @@ pub struct Metrics {
     remote: Family<SideLabels, Gauge>,
     rss: Gauge,
     fds: Gauge,
+    db_queue: Gauge,
+    db_batches: Counter,
+    db_jobs: Counter,
+    db_largest: Gauge,
+    token_lookups: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 /// The process's metrics (one server per process).
@@ -139,8 +159,43 @@ impl Metrics {
             "Open file descriptors of the server process",
             fds.clone(),
         );
+        let db_queue = Gauge::default();
+        registry.register(
+            "db_writer_queue_depth",
+            "Database writes waiting for the writer",
+            db_queue.clone(),
+        );
+        let db_batches = Counter::default();
+        registry.register(
+            "db_writer_transactions",
+            "Transactions of the database writer (each holds every write that was waiting)",
+            db_batches.clone(),
+        );
+        let db_jobs = Counter::default();
+        registry.register(
+            "db_writer_writes",
+            "Writes committed by the database writer; over transactions, the mean batch size",
+            db_jobs.clone(),
+        );
+        let db_largest = Gauge::default();
+        registry.register(
+            "db_writer_largest_batch",
+            "The most writes one transaction has held since start",
+            db_largest.clone(),
+        );
+        let token_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "device_token_checks",
+            "Device-token checks: answered from memory (hit) or by signature and database (miss)",
+            token_lookups.clone(),
+        );
         Metrics {
             registry,
+            db_queue,
+            db_batches,
+            db_jobs,
+            db_largest,
+            token_lookups,
             requests,
             latency,
             devices,
@@ -178,6 +233,19 @@ impl Metrics {
             .set(now.remote_sessions);
         self.rss.set(process::resident_bytes().unwrap_or(0));
         self.fds.set(process::open_fds().unwrap_or(0));
+        // Counters kept elsewhere: their totals are copied in, so they stay monotonic.
+        self.db_queue.set(now.db_queue_depth as i64);
+        self.db_batches
+            .inner()
+            .store(now.db_batches, Ordering::Relaxed);
+        self.db_jobs.inner().store(now.db_jobs, Ordering::Relaxed);
+        self.db_largest.set(now.db_largest_batch as i64);
+        for (result, n) in [("hit", now.token_hits), ("miss", now.token_misses)] {
+            self.token_lookups
+                .get_or_create(&ResultLabels { result })
+                .inner()
+                .store(n, Ordering::Relaxed);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

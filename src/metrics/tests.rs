@@ -34,6 +34,11 @@ fn gauges_show_the_snapshot_and_forget_what_is_gone() {
         artifact_bytes: 4096,
         connected_devices: 3,
         remote_sessions: 1,
+        db_batches: 5,
+        db_jobs: 12,
+        token_hits: 40,
+        token_misses: 2,
+        ..Snapshot::default()
     };
     let text = m.render(&now);
     for line in [
@@ -43,6 +48,10 @@ fn gauges_show_the_snapshot_and_forget_what_is_gone() {
         "fleetbox_artifact_storage_bytes 4096",
         r#"fleetbox_remote_access_sockets{side="device"} 3"#,
         r#"fleetbox_remote_access_sockets{side="user"} 1"#,
+        "fleetbox_db_writer_transactions_total 5",
+        "fleetbox_db_writer_writes_total 12",
+        r#"fleetbox_device_token_checks_total{result="hit"} 40"#,
+        r#"fleetbox_device_token_checks_total{result="miss"} 2"#,
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }

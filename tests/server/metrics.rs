@@ -129,6 +129,23 @@ fn a_scrape_counts_requests_devices_and_the_process() {
         value(&samples, r#"fleetbox_remote_access_sockets{side="device"}"#),
         0.0
     );
+    // The first poll checked the token in full, the next four from memory; "not-a-token" too.
+    assert!(
+        value(
+            &samples,
+            r#"fleetbox_device_token_checks_total{result="hit"}"#
+        ) >= 4.0
+    );
+    assert!(
+        value(
+            &samples,
+            r#"fleetbox_device_token_checks_total{result="miss"}"#
+        ) >= 2.0
+    );
+    let transactions = value(&samples, "fleetbox_db_writer_transactions_total{}");
+    assert!(transactions >= 1.0);
+    assert!(value(&samples, "fleetbox_db_writer_writes_total{}") >= transactions);
+    assert_eq!(value(&samples, "fleetbox_db_writer_queue_depth{}"), 0.0);
     assert!(value(&samples, "fleetbox_process_resident_memory_bytes{}") > 1e6);
     assert!(value(&samples, "fleetbox_process_open_fds{}") >= 3.0);
 

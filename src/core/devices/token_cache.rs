@@ -70,6 +70,9 @@ pub struct TokenCache {
     tenants_checked_ms: AtomicI64,
     /// Each tenant's `updated_ts` as last seen (None before the first look).
     tenants_seen: Mutex<Option<HashMap<String, i64>>>,
+    /// Checks answered from memory, and those that went to the signature and the database.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl TokenCache {
@@ -86,9 +89,11 @@ impl TokenCache {
             // Same expiry rule as the signature check (no leeway); an expired token goes on
             // to the check below, which says so.
             if hit.exp >= now {
+                self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit.id.clone());
             }
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let claims: Claims = keys.verify(token)?;
         if !claims.device {
             return Err(Error::Unauthorized("not a device token".into()));
@@ -133,6 +138,14 @@ impl TokenCache {
             );
         }
         Ok(id)
+    }
+
+    /// Checks answered from memory, and checks that were not, since start.
+    pub fn lookups(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Sets who is told when tokens end (once; a second call changes nothing).
