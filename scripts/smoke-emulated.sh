@@ -7,7 +7,7 @@
 # For each: the binary is static; it starts on a fresh data dir, makes its certificate and
 # serves HTTPS; the real (x86) mender-client enrols against it and installs a deployment;
 # server start-up, restarts, signals, configuration and database upgrades behave; the Mender
-# device and deviceconnect basics pass. It prints the server's RSS idle and after a 500-device
+# device and deviceconnect basics and the metrics (a real Prometheus scraping) pass. It prints the server's RSS idle and after a 500-device
 # simulated fleet (under qemu-user that is the emulator process's RSS, the emulator's own
 # memory included: an upper bound of what the binary needs on the real board).
 set -euo pipefail
@@ -22,6 +22,7 @@ SMOKE=(
     real_client_devauth::ed25519_and_ecdsa_keys_over_https_and_plain_http
     real_client_deployments::the_real_client_installs_reports_and_fails_as_expected
     server_lifecycle::
+    metrics::
     devauth::
     deployments::
     deviceconnect::relays_sessions_both_ways_and_closes_them
