@@ -7,9 +7,10 @@
 # For each: the binary is static; it starts on a fresh data dir, makes its certificate and
 # serves HTTPS; the real (x86) mender-client enrols against it and installs a deployment;
 # server start-up, restarts, signals, configuration and database upgrades behave; the Mender
-# device and deviceconnect basics and the metrics (a real Prometheus scraping) pass. It prints the server's RSS idle and after a 500-device
-# simulated fleet (under qemu-user that is the emulator process's RSS, the emulator's own
-# memory included: an upper bound of what the binary needs on the real board).
+# device and deviceconnect basics pass, and a real Prometheus scrapes its metrics. It prints the
+# server's RSS idle and after a 500-device simulated fleet (under qemu-user that is the
+# emulator process's RSS, the emulator's own memory included: an upper bound of what the
+# binary needs on the real board).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
