@@ -6,6 +6,7 @@ use super::dialect::Dialect;
 use super::routes::{get, Routes};
 use super::state::AppState;
 use crate::error::Result;
+use crate::metrics::RouteGroup;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -18,14 +19,16 @@ pub fn routes() -> Routes {
 
 /// The route group a request (of `dialect`, which its path chose) is counted under: a few
 /// values, whatever the path.
-pub fn group(dialect: Dialect, path: &str) -> &'static str {
+pub fn group(dialect: Dialect, path: &str) -> RouteGroup {
     match dialect {
-        Dialect::Pelion => "pelion",
-        Dialect::Cybus => "cybus",
-        Dialect::Mender if path.starts_with("/api/devices/") => "device",
-        Dialect::Mender if path.starts_with("/api/management/") => "management",
-        Dialect::Mender if path.starts_with("/api/internal/") || path == PATH => "internal",
-        Dialect::Mender => "web",
+        Dialect::Pelion => RouteGroup::Pelion,
+        Dialect::Cybus => RouteGroup::Cybus,
+        Dialect::Mender if path.starts_with("/api/devices/") => RouteGroup::Device,
+        Dialect::Mender if path.starts_with("/api/management/") => RouteGroup::Management,
+        Dialect::Mender if path.starts_with("/api/internal/") || path == PATH => {
+            RouteGroup::Internal
+        }
+        Dialect::Mender => RouteGroup::Web,
     }
 }
 

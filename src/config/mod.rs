@@ -165,6 +165,7 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 const ENV_PREFIX: &str = "FLEETBOX_";
+const MIN_METRICS_TOKEN: usize = 16;
 
 /// A century; longer is a typo (use 0 to keep audit entries forever).
 const MAX_AUDIT_RETENTION_DAYS: u64 = 36_500;
@@ -371,6 +372,13 @@ impl Config {
         }
         if self.login_lockout_secs > 24 * 3600 {
             return Err("configuration key `login_lockout_secs`: must be at most 86400".into());
+        }
+        // It opens /metrics to the whole network: not something a person would guess.
+        let token = self.metrics_token.chars().count();
+        if token > 0 && token < MIN_METRICS_TOKEN {
+            return Err(format!(
+                "configuration key `metrics_token`: {token} characters, at least {MIN_METRICS_TOKEN} are needed (or leave it empty)"
+            ));
         }
         if self.smtp_url.is_empty() {
             return Ok(());

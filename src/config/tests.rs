@@ -25,6 +25,24 @@ fn env_overrides_types() {
 }
 
 #[test]
+fn a_short_metrics_token_is_refused() {
+    let load = |t: &str| {
+        Config::load(
+            None,
+            &env(&[("FLEETBOX_METRICS_TOKEN", t)]),
+            &Overrides::default(),
+        )
+    };
+    let e = load("short-secret").unwrap_err();
+    assert!(e.contains("metrics_token") && e.contains("16"), "{e}");
+    assert_eq!(
+        load("a-long-enough-scrape-secret").unwrap().metrics_token,
+        "a-long-enough-scrape-secret"
+    );
+    assert!(load("").unwrap().metrics_token.is_empty());
+}
+
+#[test]
 fn bad_env_value_names_the_variable() {
     let e = Config::load(
         None,

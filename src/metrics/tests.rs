@@ -3,10 +3,10 @@ use super::*;
 #[test]
 fn requests_are_counted_by_group_and_status_class() {
     let m = Metrics::new();
-    m.observe("device", 204, Duration::from_micros(300));
-    m.observe("device", 204, Duration::from_millis(3));
-    m.observe("device", 401, Duration::from_millis(1));
-    m.observe("management", 503, Duration::from_secs(2));
+    m.observe(RouteGroup::Device, 204, Duration::from_micros(300));
+    m.observe(RouteGroup::Device, 204, Duration::from_millis(3));
+    m.observe(RouteGroup::Device, 401, Duration::from_millis(1));
+    m.observe(RouteGroup::Management, 503, Duration::from_secs(2));
     let text = m.render(&Snapshot::default());
     assert!(
         text.contains(r#"fleetbox_http_requests_total{group="device",class="2xx"} 2"#),

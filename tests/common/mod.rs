@@ -548,30 +548,49 @@ pub fn openssl(args: &[&str], dir: &Path) {
 
 /// A self-signed P-256 certificate `<stem>.pem` with its key `<stem>.key` in `dir`.
 pub fn self_signed(dir: &Path, stem: &str, cn: &str, days: u32) {
-    let (key, pem, days, subj) = (
+    self_signed_with(dir, stem, cn, days, &[]);
+}
+
+/// A P-256 key `<stem>.key` and a certificate request `<stem>.csr` for `cn` in `dir`.
+pub fn p256_csr(dir: &Path, stem: &str, cn: &str) {
+    p256_req(dir, stem, cn, "-new", "csr", &[]);
+}
+
+/// `self_signed` with more `openssl req` arguments (e.g. `-addext` for a CA).
+pub fn self_signed_with(dir: &Path, stem: &str, cn: &str, days: u32, extra: &[&str]) {
+    let days = days.to_string();
+    p256_req(
+        dir,
+        stem,
+        cn,
+        "-x509",
+        "pem",
+        &[&["-days", &days], extra].concat(),
+    );
+}
+
+/// `openssl req <kind>` with a new P-256 key `<stem>.key`, writing `<stem>.<out>`.
+fn p256_req(dir: &Path, stem: &str, cn: &str, kind: &str, out: &str, extra: &[&str]) {
+    let (key, out, subj) = (
         format!("{stem}.key"),
-        format!("{stem}.pem"),
-        days.to_string(),
+        format!("{stem}.{out}"),
         format!("/CN={cn}"),
     );
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            &days,
-            "-subj",
-            &subj,
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "req",
+        kind,
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &out,
+        "-subj",
+        &subj,
+    ];
+    args.extend_from_slice(extra);
+    openssl(&args, dir);
 }

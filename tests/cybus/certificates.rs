@@ -1,7 +1,7 @@
 //! `/api/certificates`: the CA trust store (chains added at once, non-CA and expired
 //! certificates refused, the tenant's own CA fixed), and a user's client certificates.
 
-use crate::common::Server;
+use crate::common::{p256_csr, self_signed_with, Server};
 use crate::openssl;
 use crate::{assert_error, Cy};
 use serde_json::json;
@@ -9,46 +9,14 @@ use std::path::Path;
 
 /// A root CA, an intermediate CA it signed and a leaf, as PEM files in `dir`.
 fn chain(dir: &Path) {
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "root.key",
-            "-out",
-            "root.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Plant Root CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
+    self_signed_with(
         dir,
+        "root",
+        "Plant Root CA",
+        30,
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
-    openssl(
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "int.key",
-            "-out",
-            "int.csr",
-            "-subj",
-            "/CN=Plant Issuing CA",
-        ],
-        dir,
-    );
+    p256_csr(dir, "int", "Plant Issuing CA");
     std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:TRUE\n").unwrap();
     openssl(
         &[
@@ -70,27 +38,12 @@ fn chain(dir: &Path) {
         ],
         dir,
     );
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=some-client",
-            "-addext",
-            "basicConstraints=CA:FALSE",
-        ],
+    self_signed_with(
         dir,
+        "leaf",
+        "some-client",
+        30,
+        &["-addext", "basicConstraints=CA:FALSE"],
     );
 }
 

@@ -19,24 +19,7 @@ fn register(s: &Server, body: Value) -> reqwest::blocking::Response {
 
 /// A key and a CSR for `cn`, as a device makes them; the CSR as base64 of its PEM.
 fn csr(dir: &Path, cn: &str) -> String {
-    openssl(
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{cn}.key"),
-            "-out",
-            &format!("{cn}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-        dir,
-    );
+    crate::common::p256_csr(dir, cn, cn);
     let pem = std::fs::read(dir.join(format!("{cn}.csr"))).unwrap();
     base64::engine::general_purpose::STANDARD.encode(pem)
 }
