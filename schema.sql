@@ -343,6 +343,7 @@ CREATE TABLE devices (
     group_name      TEXT,                      -- static group (at most one)
     inventory_ts    INTEGER,                   -- last attribute update
     tags_etag       TEXT,                      -- changes whenever the tags change
+    inventory_hash  TEXT,                      -- hash of the last report: a repeat only moves inventory_ts
     check_in_ts     INTEGER,                   -- last device-API call (batched, core::devices::check_ins)
     UNIQUE (tenant_id, identity)
 );
@@ -384,9 +385,91 @@ CREATE TABLE device_attributes (
     value       TEXT NOT NULL,                 -- JSON: string, number, or array of one of those
     description TEXT,
     tenant_id   TEXT NOT NULL,
+    created_ts  INTEGER NOT NULL DEFAULT 0,    -- the device's (keeps attribute_values without reading it)
     PRIMARY KEY (device_id, scope, name)
 ) WITHOUT ROWID;
 CREATE INDEX device_attributes_names ON device_attributes(tenant_id, scope, name);
+
+-- An index of attribute values, so that filters and sorting seek instead of examining every
+-- device of the tenant: the `inventory` and `tags` scopes, the identity data with the
+-- admission status (`identity.status`, also `system.status`), and `system.group`.
+--
+-- One row per value: a scalar gives one row, an array one row per element (as `json_each`
+-- yields them, which is what the filter language compares). `v` has no declared type, so it
+-- keeps SQLite's own type of the value: numbers stay numbers and sort before all text, as the
+-- unindexed comparison types them. `created_ts` is the device's: within one value the rows are
+-- in the devices' default order (oldest first), so a page of an `$eq` match is read straight
+-- off the index. `first` marks a scalar or an array's first element, the value a device sorts
+-- by. Triggers keep the table in step, including the rows a device's deletion cascades into.
+CREATE TABLE attribute_values (
+    tenant_id  TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    v          NOT NULL,
+    created_ts INTEGER NOT NULL,
+    device_id  TEXT NOT NULL,
+    first      INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, scope, name, v, created_ts, device_id)
+) WITHOUT ROWID;
+
+CREATE TRIGGER attribute_values_insert AFTER INSERT ON device_attributes BEGIN
+    INSERT OR IGNORE INTO attribute_values (tenant_id, scope, name, v, created_ts, device_id, first)
+        SELECT NEW.tenant_id, NEW.scope, NEW.name, e.value, NEW.created_ts, NEW.device_id, (e.key IS NULL OR e.key = 0)
+        FROM json_each(NEW.value) e;
+END;
+CREATE TRIGGER attribute_values_delete AFTER DELETE ON device_attributes BEGIN
+    DELETE FROM attribute_values
+        WHERE (tenant_id, scope, name, v, created_ts, device_id) IN (
+            SELECT OLD.tenant_id, OLD.scope, OLD.name, e.value, OLD.created_ts, OLD.device_id
+            FROM json_each(OLD.value) e);
+END;
+CREATE TRIGGER attribute_values_update AFTER UPDATE OF value ON device_attributes
+    WHEN OLD.value IS NOT NEW.value BEGIN
+    DELETE FROM attribute_values
+        WHERE (tenant_id, scope, name, v, created_ts, device_id) IN (
+            SELECT OLD.tenant_id, OLD.scope, OLD.name, e.value, OLD.created_ts, OLD.device_id
+            FROM json_each(OLD.value) e);
+    INSERT OR IGNORE INTO attribute_values (tenant_id, scope, name, v, created_ts, device_id, first)
+        SELECT NEW.tenant_id, NEW.scope, NEW.name, e.value, NEW.created_ts, NEW.device_id, (e.key IS NULL OR e.key = 0)
+        FROM json_each(NEW.value) e;
+END;
+CREATE TRIGGER attribute_values_device_insert AFTER INSERT ON devices BEGIN
+    INSERT OR IGNORE INTO attribute_values (tenant_id, scope, name, v, created_ts, device_id, first)
+        SELECT NEW.tenant_id, 'identity', o.key, e.value, NEW.created_ts, NEW.id, (e.key IS NULL OR e.key = 0)
+        FROM json_each(NEW.identity) o,
+             json_each(CASE WHEN o.type = 'array' THEN o.value ELSE json_quote(o.value) END) e
+        WHERE o.type IN ('text', 'integer', 'real', 'array') AND e.type IN ('text', 'integer', 'real')
+    UNION ALL SELECT NEW.tenant_id, 'identity', 'status', NEW.status, NEW.created_ts, NEW.id, 1
+    UNION ALL SELECT NEW.tenant_id, 'system', 'group', NEW.group_name, NEW.created_ts, NEW.id, 1
+        WHERE NEW.group_name IS NOT NULL;
+END;
+CREATE TRIGGER attribute_values_device_update
+    AFTER UPDATE OF identity, status, group_name, tenant_id ON devices BEGIN
+    DELETE FROM attribute_values
+        WHERE (tenant_id, scope, name, v, created_ts, device_id) IN (
+            SELECT OLD.tenant_id, 'identity', o.key, e.value, OLD.created_ts, OLD.id
+                FROM json_each(OLD.identity) o,
+                     json_each(CASE WHEN o.type = 'array' THEN o.value ELSE json_quote(o.value) END) e
+            UNION ALL SELECT OLD.tenant_id, 'identity', 'status', OLD.status, OLD.created_ts, OLD.id
+            UNION ALL SELECT OLD.tenant_id, 'system', 'group', OLD.group_name, OLD.created_ts, OLD.id);
+    INSERT OR IGNORE INTO attribute_values (tenant_id, scope, name, v, created_ts, device_id, first)
+        SELECT NEW.tenant_id, 'identity', o.key, e.value, NEW.created_ts, NEW.id, (e.key IS NULL OR e.key = 0)
+        FROM json_each(NEW.identity) o,
+             json_each(CASE WHEN o.type = 'array' THEN o.value ELSE json_quote(o.value) END) e
+        WHERE o.type IN ('text', 'integer', 'real', 'array') AND e.type IN ('text', 'integer', 'real')
+    UNION ALL SELECT NEW.tenant_id, 'identity', 'status', NEW.status, NEW.created_ts, NEW.id, 1
+    UNION ALL SELECT NEW.tenant_id, 'system', 'group', NEW.group_name, NEW.created_ts, NEW.id, 1
+        WHERE NEW.group_name IS NOT NULL;
+END;
+CREATE TRIGGER attribute_values_device_delete AFTER DELETE ON devices BEGIN
+    DELETE FROM attribute_values
+        WHERE (tenant_id, scope, name, v, created_ts, device_id) IN (
+            SELECT OLD.tenant_id, 'identity', o.key, e.value, OLD.created_ts, OLD.id
+                FROM json_each(OLD.identity) o,
+                     json_each(CASE WHEN o.type = 'array' THEN o.value ELSE json_quote(o.value) END) e
+            UNION ALL SELECT OLD.tenant_id, 'identity', 'status', OLD.status, OLD.created_ts, OLD.id
+            UNION ALL SELECT OLD.tenant_id, 'system', 'group', OLD.group_name, OLD.created_ts, OLD.id);
+END;
 
 CREATE TABLE saved_filters (
     id         TEXT PRIMARY KEY,

@@ -1,6 +1,7 @@
-//! Inventory costs at fleet scale, in process: 10,000 devices with 30 attributes each.
-//! Measures inventory uploads (sequential, and concurrent so the writer batches them) and
-//! searches with representative filters, sorted and paged. Run: `cargo bench --bench inventory`.
+//! Inventory costs at fleet scale, in process: 100,000 devices with 30 attributes each
+//! (`DEVICES=n` changes it). Measures inventory reports (first, changed, unchanged; concurrent,
+//! so the writer batches them, and one after another) and searches with representative
+//! filters, sorted and paged. Run: `cargo bench --bench inventory`.
 
 use fleetbox::core::inventory::query::{Predicate, SortCriterion};
 use fleetbox::core::inventory::{self, parse_attributes, Search, MAX_ATTRIBUTES};
@@ -9,7 +10,6 @@ use fleetbox::db::Db;
 use serde_json::{json, Value};
 use std::time::Instant;
 
-const DEVICES: usize = 10_000;
 const ATTRS: usize = 30;
 
 fn attributes(i: usize, round: usize) -> Vec<u8> {
@@ -29,75 +29,119 @@ fn attributes(i: usize, round: usize) -> Vec<u8> {
 }
 
 fn main() {
+    let devices: usize = std::env::var("DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    // `INVENTORY_DB=path` keeps the database afterwards (to look at query plans).
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("fleetbox.db")).unwrap();
+    let path = std::env::var("INVENTORY_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("fleetbox.db"));
+    let db = Db::open(&path).unwrap();
     let tenant = rt.block_on(tenants::ensure_default(&db)).unwrap();
 
-    // Setup: 10,000 accepted devices, inserted directly in one transaction.
+    // Setup: accepted devices inserted directly; all but the last 10,000 with their first
+    // inventory (the triggers index it as a report would).
+    let fresh = devices.min(10_000);
+    let start = Instant::now();
     let t = tenant.clone();
     let ids: Vec<String> = rt
         .block_on(db.write(move |conn| {
-            let mut ids = Vec::with_capacity(DEVICES);
-            for i in 0..DEVICES {
+            let mut ids = Vec::with_capacity(devices);
+            let mut dev = conn.prepare(
+                "INSERT INTO devices (id, tenant_id, identity, status, created_ts, updated_ts) VALUES (?1, ?2, ?3, 'accepted', ?4, ?4)",
+            )?;
+            let mut attr = conn.prepare(
+                "INSERT INTO device_attributes (device_id, scope, name, value, tenant_id, created_ts) VALUES (?1, 'inventory', ?2, ?3, ?4, ?5)",
+            )?;
+            for i in 0..devices {
                 let id = fleetbox::core::new_id();
-                conn.execute(
-                    "INSERT INTO devices (id, tenant_id, identity, status, created_ts, updated_ts) VALUES (?1, ?2, ?3, 'accepted', ?4, ?4)",
-                    rusqlite::params![id, t, json!({"mac": format!("02:00:00:{:02x}:{:02x}:{:02x}", i >> 16, (i >> 8) & 255, i & 255)}).to_string(), i as i64],
-                )?;
+                let mac = format!("02:00:00:{:02x}:{:02x}:{:02x}", i >> 16, (i >> 8) & 255, i & 255);
+                dev.execute(rusqlite::params![id, t, json!({"mac": mac}).to_string(), i as i64])?;
+                if i < devices - fresh {
+                    let list: Vec<Value> = serde_json::from_slice(&attributes(i, 0)).unwrap();
+                    for a in list {
+                        attr.execute(rusqlite::params![id, a["name"].as_str().unwrap(), a["value"].to_string(), t, i as i64])?;
+                    }
+                }
                 ids.push(id);
             }
             Ok(ids)
         }))
         .unwrap();
+    println!(
+        "== setup: {devices} devices, {} with {ATTRS} attributes, in {:.1} s",
+        devices - fresh,
+        start.elapsed().as_secs_f64()
+    );
 
-    println!("== inventory PUT ({ATTRS} attributes per device)");
+    println!("== inventory reports ({ATTRS} attributes each)");
+    let concurrent = |label: &str, ids: &[String], round: usize, offset: usize| {
+        let start = Instant::now();
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let (db, t, id) = (db.clone(), tenant.clone(), id.clone());
+                let body = attributes(i + offset, round);
+                tasks.push(tokio::spawn(async move {
+                    let attrs = parse_attributes("inventory", &body, MAX_ATTRIBUTES).unwrap();
+                    inventory::device_report(&db, &t, &id, attrs, true)
+                        .await
+                        .unwrap();
+                }));
+                if tasks.len() >= 256 {
+                    for t in tasks.drain(..) {
+                        t.await.unwrap();
+                    }
+                }
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{label:<52} {:>7.0} reports/s ({} in {:.1} s)",
+            ids.len() as f64 / secs,
+            ids.len(),
+            secs
+        );
+    };
+    let first = devices - fresh;
+    concurrent(
+        "first report (30 new rows), 256 in flight",
+        &ids[first..],
+        0,
+        first,
+    );
+    let some = &ids[..20_000.min(first)];
+    concurrent("one attribute changed, 256 in flight", some, 1, 0);
+    concurrent(
+        "unchanged (the same report again), 256 in flight",
+        some,
+        1,
+        0,
+    );
     let start = Instant::now();
-    for (i, id) in ids.iter().enumerate().take(1000) {
-        let attrs = parse_attributes("inventory", &attributes(i, 0), MAX_ATTRIBUTES).unwrap();
+    for (i, id) in some.iter().enumerate().take(2000) {
+        let attrs = parse_attributes("inventory", &attributes(i, 1), MAX_ATTRIBUTES).unwrap();
         rt.block_on(inventory::device_report(&db, &tenant, id, attrs, true))
             .unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "sequential, one at a time:        {:>8.0} uploads/s ({:.2} ms each)",
-        1000.0 / secs,
-        secs
-    );
-    let start = Instant::now();
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            let (db, t, id) = (db.clone(), tenant.clone(), id.clone());
-            let body = attributes(i, 1);
-            tasks.push(tokio::spawn(async move {
-                let attrs = parse_attributes("inventory", &body, MAX_ATTRIBUTES).unwrap();
-                inventory::device_report(&db, &t, &id, attrs, true)
-                    .await
-                    .unwrap();
-            }));
-            if tasks.len() >= 256 {
-                for t in tasks.drain(..) {
-                    t.await.unwrap();
-                }
-            }
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "concurrent (256 in flight, batched): {:>5.0} uploads/s ({} devices in {:.1} s)",
-        DEVICES as f64 / secs,
-        DEVICES,
-        secs
+        "{:<52} {:>7.0} reports/s ({:.2} ms each)",
+        "unchanged, one after another",
+        2000.0 / secs,
+        secs * 1000.0 / 2000.0
     );
 
-    println!("== search over {DEVICES} devices x {ATTRS} attributes (page of 20)");
+    println!("== search over {devices} devices x {ATTRS} attributes (page of 20)");
     let p = |scope: &str, attr: &str, op: &str, v: Value| Predicate {
         scope: scope.into(),
         attribute: attr.into(),
@@ -113,6 +157,26 @@ fn main() {
     };
     let cases: Vec<(&str, Vec<Predicate>, Vec<SortCriterion>)> = vec![
         ("no filter, default order", vec![], vec![]),
+        (
+            "no filter, sorted by mem desc",
+            vec![],
+            sort("mem_total_kB", "desc"),
+        ),
+        (
+            "$eq device_type, sorted by cpu_count desc",
+            vec![p("inventory", "device_type", "$eq", json!("type-3"))],
+            sort("cpu_count", "desc"),
+        ),
+        (
+            "$nin artifact_name (90% match)",
+            vec![p(
+                "inventory",
+                "artifact_name",
+                "$nin",
+                json!(["release-1", "release-2"]),
+            )],
+            vec![],
+        ),
         (
             "$eq device_type",
             vec![p("inventory", "device_type", "$eq", json!("type-3"))],

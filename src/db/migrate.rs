@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_login_history.sql")),
     (14, include_str!("migrations/0014_identity_version.sql")),
     (15, include_str!("migrations/0015_cybus_identity.sql")),
+    (16, include_str!("migrations/0016_attribute_values.sql")),
 ];
 
 /// A migration that rebuilds a table other tables reference starts with this line: it runs
@@ -36,7 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const FOREIGN_KEYS_OFF: &str = "-- foreign-keys: off";
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -140,6 +141,50 @@ mod tests {
             .unwrap();
         migrate(&mut old).unwrap();
         assert_eq!(shape(&fresh), shape(&old));
+    }
+
+    /// A database from before the value index gets it filled from the data it has.
+    #[test]
+    fn the_value_index_is_filled_for_existing_devices() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../tests/fixtures/schema-v1.sql"))
+            .unwrap();
+        for (target, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 16) {
+            apply(&mut conn, *target, sql, false).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO tenants (id, name, created_ts, updated_ts) VALUES ('t', 'T', 0, 0);
+             INSERT INTO devices (id, tenant_id, identity, status, created_ts, updated_ts, group_name)
+                 VALUES ('d1', 't', '{\"mac\":\"aa\",\"sn\":[1,2]}', 'accepted', 7, 7, 'g');
+             INSERT INTO device_attributes (device_id, scope, name, value, tenant_id)
+                 VALUES ('d1', 'inventory', 'fw', '\"1.0\"', 't'), ('d1', 'tags', 'k', '[\"x\",3]', 't');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT scope || '.' || name || '=' || v || '@' || created_ts || (CASE WHEN first THEN '' ELSE '+' END)
+                 FROM attribute_values WHERE device_id = 'd1' ORDER BY 1",
+            )
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "identity.mac=aa@7",
+                "identity.sn=1@7",
+                "identity.sn=2@7+",
+                "identity.status=accepted@7",
+                "inventory.fw=1.0@7",
+                "system.group=g@7",
+                "tags.k=3@7+",
+                "tags.k=x@7",
+            ]
+        );
     }
 
     #[test]

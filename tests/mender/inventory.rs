@@ -311,7 +311,7 @@ fn search_sorting_paging_selection_and_bad_input() {
     let d = fleet(&s, &api);
     let sort =
         |order: &str| json!({"sort": [{"scope": "inventory", "attribute": "n", "order": order}]});
-    // Numbers before strings, missing last either way; ties by age.
+    // Numbers before strings, missing last either way; ties by age in the sort's direction.
     assert_eq!(
         search(&api, sort("asc")).0,
         vec![d[0].clone(), d[1].clone(), d[2].clone(), d[3].clone()]
@@ -325,8 +325,11 @@ fn search_sorting_paging_selection_and_bad_input() {
         search(&api, by_s).0,
         vec![d[1].clone(), d[0].clone(), d[2].clone(), d[3].clone()]
     );
-    // Sorting by something nobody has keeps creation order (stable).
+    // Sorting by something nobody has gives the order of age, in the sort's direction.
     let none = json!({"sort": [{"scope": "tags", "attribute": "nothing", "order": "desc"}]});
+    let newest_first: Vec<String> = d.iter().rev().cloned().collect();
+    assert_eq!(search(&api, none).0, newest_first);
+    let none = json!({"sort": [{"scope": "tags", "attribute": "nothing", "order": "asc"}]});
     assert_eq!(search(&api, none).0, d);
     // Paging boundaries.
     let (page, total) = search(&api, json!({"page": 2, "per_page": 3}));

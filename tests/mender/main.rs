@@ -19,6 +19,7 @@ mod deviceconnect_sessions;
 mod downloads;
 mod gui_api;
 mod inventory;
+mod inventory_index;
 mod login;
 mod password_reset;
 mod releases;

@@ -9,8 +9,11 @@
 //! asked to be admitted, and decommissioning removes it with everything it had.
 
 pub mod filters;
+mod plan;
 pub mod query;
 mod search;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use search::device_matches;
 pub use search::{filterable_attributes, matching_ids, search, Search};
@@ -304,8 +307,8 @@ fn write_attributes(
         }
     }
     let mut ins = conn.prepare_cached(
-        "INSERT INTO device_attributes (device_id, scope, name, value, description, tenant_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO device_attributes (device_id, scope, name, value, description, tenant_id, created_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT created_ts FROM devices WHERE id = ?1))
          ON CONFLICT (device_id, scope, name) DO UPDATE SET value = excluded.value, description = excluded.description",
     )?;
     let mut changed = false;
@@ -355,16 +358,19 @@ fn write_attributes(
             )?;
         }
     } else {
-        // The report time moves even when nothing changed: it says the device is alive.
-        conn.execute(
-            "UPDATE devices SET inventory_ts = ?1 WHERE id = ?2",
-            params![now_ms(), device_id],
-        )?;
+        // The report time moves even when nothing changed: it says the device is alive. Whoever
+        // wrote, the last report's hash no longer describes the scope (a report sets it after).
+        conn.prepare_cached(
+            "UPDATE devices SET inventory_ts = ?1, inventory_hash = NULL WHERE id = ?2",
+        )?
+        .execute(params![now_ms(), device_id])?;
     }
     Ok(())
 }
 
-/// D2/D3: a device reports its attributes (one batched write).
+/// D2/D3: a device reports its attributes (one batched write). Devices mostly resend what they
+/// sent last time: a report whose hash equals the last one's only moves `inventory_ts`, one
+/// statement instead of reading and comparing every attribute.
 pub async fn device_report(
     db: &Db,
     tenant_id: &str,
@@ -373,8 +379,41 @@ pub async fn device_report(
     replace: bool,
 ) -> Result<()> {
     let (t, d) = (tenant_id.to_string(), device_id.to_string());
-    db.write(move |conn| write_attributes(conn, &t, &d, &attrs, "inventory", replace))
-        .await
+    let hash = report_hash(&attrs, replace);
+    db.write(move |conn| {
+        let repeated = conn
+            .prepare_cached(
+                "UPDATE devices SET inventory_ts = ?1
+                 WHERE id = ?2 AND tenant_id = ?3 AND inventory_hash = ?4",
+            )?
+            .execute(params![now_ms(), d, t, hash])?;
+        if repeated == 1 {
+            return Ok(());
+        }
+        write_attributes(conn, &t, &d, &attrs, "inventory", replace)?;
+        conn.prepare_cached("UPDATE devices SET inventory_hash = ?1 WHERE id = ?2")?
+            .execute(params![hash, d])?;
+        Ok(())
+    })
+    .await
+}
+
+/// What identifies a report: the mode and every attribute in order (SHA-256, hex).
+fn report_hash(attrs: &[Attribute], replace: bool) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update([u8::from(replace)]);
+    for a in attrs {
+        // Lengths first, so no two lists run together into the same bytes.
+        let value = a.value.to_string();
+        let description = a.description.as_deref().unwrap_or("");
+        for part in [a.name.as_str(), value.as_str(), description] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update([u8::from(a.description.is_some())]);
+    }
+    hex::encode(h.finalize())
 }
 
 /// Internal I17: attributes of one writable scope.
@@ -456,7 +495,8 @@ pub async fn delete_inventory(db: &Db, p: &Principal, device_id: &str) -> Result
         device_exists(conn, &t, &d)?;
         conn.execute("DELETE FROM device_attributes WHERE device_id = ?1", [&d])?;
         conn.execute(
-            "UPDATE devices SET group_name = NULL, tags_etag = NULL, inventory_ts = NULL WHERE id = ?1",
+            "UPDATE devices SET group_name = NULL, tags_etag = NULL, inventory_ts = NULL, inventory_hash = NULL
+             WHERE id = ?1",
             [&d],
         )?;
         Ok(())

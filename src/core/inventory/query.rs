@@ -6,6 +6,10 @@
 //! columns. A predicate then runs over `json_each(value)`, so a scalar and each element of an
 //! array are compared alike (an array attribute matches `$eq` when one element does), and every
 //! comparison is typed: `$gt` with a number matches numbers only, with a string strings only.
+//!
+//! The same values are indexed one by one in `attribute_values` (the stored scopes, identity
+//! data, status and group; not the `system` times), with the same typing; `plan` decides which
+//! predicate seeks the index and which are checked device by device here.
 
 use crate::error::{Error, Result};
 use rusqlite::types::Value as SqlValue;
@@ -135,8 +139,25 @@ impl SortCriterion {
 
 const RFC3339_MS: &str = "'%Y-%m-%dT%H:%M:%fZ'";
 
-/// The JSON value of an attribute of device `d`, or NULL.
-fn attr_expr(scope: &str, name: &str, args: &mut Vec<SqlValue>) -> String {
+/// Where the value index keeps an attribute: (scope, name) in `attribute_values`; None for
+/// the `system` times, which are device columns.
+pub fn index_key<'a>(scope: &'a str, name: &'a str) -> Option<(&'a str, &'a str)> {
+    match (scope, name) {
+        ("inventory" | "tags" | "identity", _) => Some((scope, name)),
+        ("system", "status") => Some(("identity", "status")),
+        ("system", "group") => Some(("system", "group")),
+        _ => None,
+    }
+}
+
+/// Whether the attribute is read from the device row `d` when examined device by device.
+pub fn needs_device_row(scope: &str) -> bool {
+    scope == "identity" || scope == "system"
+}
+
+/// The JSON value of an attribute of the device whose id is `id` (row `d` for the identity
+/// and system scopes), or NULL.
+fn attr_expr(scope: &str, name: &str, id: &str, args: &mut Vec<SqlValue>) -> String {
     match (scope, name) {
         ("identity", "status") | ("system", "status") => "json_quote(d.status)".into(),
         ("identity", _) => {
@@ -156,7 +177,7 @@ fn attr_expr(scope: &str, name: &str, args: &mut Vec<SqlValue>) -> String {
         _ => {
             args.push(SqlValue::Text(scope.to_string()));
             args.push(SqlValue::Text(name.to_string()));
-            "(SELECT a.value FROM device_attributes a WHERE a.device_id = d.id AND a.scope = ? AND a.name = ?)".into()
+            format!("(SELECT a.value FROM device_attributes a WHERE a.device_id = {id} AND a.scope = ? AND a.name = ?)")
         }
     }
 }
@@ -180,9 +201,107 @@ fn typed(op: &str, v: &Value, args: &mut Vec<SqlValue>) -> String {
     }
 }
 
-/// The SQL condition of one (validated) predicate.
-pub fn predicate_sql(p: &Predicate, args: &mut Vec<SqlValue>) -> String {
-    let x = attr_expr(&p.scope, &p.attribute, args);
+/// A bound operand for an index seek: strings and numbers; None for what no stored value can
+/// equal (a boolean).
+fn operand(v: &Value) -> Option<SqlValue> {
+    match v {
+        Value::String(s) => Some(SqlValue::Text(s.clone())),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        }),
+        _ => None,
+    }
+}
+
+/// The condition on the index column `col` (`k.v`) for a positive operator, typed like the
+/// comparison device by device: SQLite orders every number before every text value (`''` is
+/// the least text), so a number range stops below `''` and a string range starts at it.
+/// None when the operator is not one an index seek answers.
+pub fn value_cond(col: &str, p: &Predicate, args: &mut Vec<SqlValue>) -> Option<String> {
+    let range = |op: &str, args: &mut Vec<SqlValue>| {
+        let x = operand(&p.value)?;
+        let number = !matches!(x, SqlValue::Text(_));
+        args.push(x);
+        Some(match (op, number) {
+            (">" | ">=", true) => format!("{col} {op} ? AND {col} < ''"),
+            ("<" | "<=", false) => format!("{col} {op} ? AND {col} >= ''"),
+            _ => format!("{col} {op} ?"),
+        })
+    };
+    match p.op.as_str() {
+        "$eq" => match operand(&p.value) {
+            Some(x) => {
+                args.push(x);
+                Some(format!("{col} = ?"))
+            }
+            None => Some("0".into()),
+        },
+        "$in" => {
+            let items: Vec<SqlValue> = p
+                .value
+                .as_array()
+                .map(|a| a.iter().filter_map(operand).collect())
+                .unwrap_or_default();
+            if items.is_empty() {
+                return Some("0".into());
+            }
+            let marks = vec!["?"; items.len()].join(", ");
+            args.extend(items);
+            Some(format!("{col} IN ({marks})"))
+        }
+        "$gt" => range(">", args),
+        "$gte" => range(">=", args),
+        "$lt" => range("<", args),
+        "$lte" => range("<=", args),
+        "$regex" => {
+            args.push(SqlValue::Text(
+                p.value.as_str().unwrap_or_default().to_string(),
+            ));
+            Some(format!("{col} >= '' AND fleetbox_regexp(?, {col})"))
+        }
+        _ => None,
+    }
+}
+
+/// The condition of one (validated) predicate on one device: id `id`, creation time
+/// `created` (the value index's key), the row `d` where [`needs_device_row`]. Equality and
+/// membership on an indexed attribute, and their negations, are one seek of the value index;
+/// the rest read the device's value and compare its elements.
+pub fn probe_sql(
+    p: &Predicate,
+    id: &str,
+    created: &str,
+    tenant_id: &str,
+    args: &mut Vec<SqlValue>,
+) -> String {
+    if let (Some((scope, name)), "$eq" | "$ne" | "$in" | "$nin") =
+        (index_key(&p.scope, &p.attribute), p.op.as_str())
+    {
+        args.push(SqlValue::Text(tenant_id.to_string()));
+        args.push(SqlValue::Text(scope.to_string()));
+        args.push(SqlValue::Text(name.to_string()));
+        let positive = Predicate {
+            op: if p.op == "$ne" || p.op == "$eq" {
+                "$eq"
+            } else {
+                "$in"
+            }
+            .into(),
+            ..p.clone()
+        };
+        let cond = value_cond("x.v", &positive, args).unwrap_or_else(|| "0".into());
+        let not = if p.op == "$ne" || p.op == "$nin" {
+            "NOT "
+        } else {
+            ""
+        };
+        return format!(
+            "{not}EXISTS (SELECT 1 FROM attribute_values x WHERE x.tenant_id = ? AND x.scope = ? AND x.name = ?
+               AND {cond} AND x.created_ts = {created} AND x.device_id = {id})"
+        );
+    }
+    let x = attr_expr(&p.scope, &p.attribute, id, args);
     let over = |cond: String| format!("EXISTS (SELECT 1 FROM json_each({x}) e WHERE {cond})");
     match p.op.as_str() {
         "$exists" => {
@@ -200,7 +319,7 @@ pub fn predicate_sql(p: &Predicate, args: &mut Vec<SqlValue>) -> String {
         "$lte" => over(typed("<=", &p.value, args)),
         // Less than, or no such attribute (how Mender's GUI counts devices not seen lately).
         "$ltne" => {
-            let missing = attr_expr(&p.scope, &p.attribute, args);
+            let missing = attr_expr(&p.scope, &p.attribute, id, args);
             format!(
                 "({missing} IS NULL OR {})",
                 over(typed("<", &p.value, args))
@@ -230,18 +349,26 @@ pub fn predicate_sql(p: &Predicate, args: &mut Vec<SqlValue>) -> String {
     }
 }
 
-/// `ORDER BY` terms for the sort criteria; missing attributes sort last either way.
-pub fn order_sql(sort: &[SortCriterion], args: &mut Vec<SqlValue>) -> String {
+/// The value a device sorts by: a scalar, or an array's first element; NULL when it has none.
+pub fn sort_value(scope: &str, name: &str, id: &str, args: &mut Vec<SqlValue>) -> String {
+    let x = attr_expr(scope, name, id, args);
+    format!(
+        "(SELECT json_extract(j, CASE json_type(j) WHEN 'array' THEN '$[0]' ELSE '$' END) FROM (SELECT {x} AS j))"
+    )
+}
+
+/// `ORDER BY` terms for the sort criteria over device `id` (row `d`): missing values last
+/// either way, ties by age in the direction of the last criterion.
+pub fn order_sql(sort: &[SortCriterion], id: &str, args: &mut Vec<SqlValue>) -> String {
     let mut terms = Vec::new();
+    let mut dir = "ASC";
     for s in sort {
-        let x = attr_expr(&s.scope, &s.attribute, args);
-        let y = attr_expr(&s.scope, &s.attribute, args);
-        let dir = if s.order == "desc" { "DESC" } else { "ASC" };
-        terms.push(format!(
-            "(json_extract({x}, '$') IS NULL), json_extract({y}, '$') {dir}"
-        ));
+        let x = sort_value(&s.scope, &s.attribute, id, args);
+        let y = sort_value(&s.scope, &s.attribute, id, args);
+        dir = if s.order == "desc" { "DESC" } else { "ASC" };
+        terms.push(format!("({x} IS NULL), {y} {dir}"));
     }
-    terms.push("d.created_ts, d.id".into());
+    terms.push(format!("d.created_ts {dir}, d.id {dir}"));
     terms.join(", ")
 }
 
