@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The fleetbox performance baseline, in one run, next to nginx on the same machine:
 #   1. device poll (`next`, token check + database read, 10,000 devices known): req/s and p99
-#      at 1,000 connections (wrk), next to nginx answering the same empty 204;
+#      at 100 and at 1,000 connections (wrk), next to nginx answering the same empty 204, and
+#      the ratio; the server runs with the default configuration (default log level);
 #   2. artifact download through the pre-signed link (256 MB), next to nginx with sendfile;
 #   3. memory: idle RSS, RSS with 10,000 simulated devices, peak RSS during a 1 GB upload;
 #   4. cold start time and binary sizes (release; static musl unless SKIP_MUSL=1);
 #   5. a steady fleet of 10,000 devices for STEADY_SECS (default 300) with zero errors.
 # Installs what it needs (Debian: nginx, wrk, curl, bc, mender-artifact, musl-tools).
 # Usage: bench/run.sh            (results on stdout and in bench/results/LAST.txt)
-# Env:   DEVICES (10000) CONNECTIONS (1000) POLL_SECS (30) STEADY_SECS (300) SKIP_MUSL (0)
+# Env:   DEVICES (10000) CONNECTIONS ("100 1000") POLL_SECS (30) STEADY_SECS (300) SKIP_MUSL (0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEVICES=${DEVICES:-10000}
-CONNECTIONS=${CONNECTIONS:-1000}
+CONNECTIONS=${CONNECTIONS:-100 1000}
 POLL_SECS=${POLL_SECS:-30}
 STEADY_SECS=${STEADY_SECS:-300}
 SKIP_MUSL=${SKIP_MUSL:-0}
@@ -57,7 +58,7 @@ start_server() {
   t0=$(now_ns)
   FLEETBOX_ADMIN_EMAIL=$ADMIN FLEETBOX_ADMIN_PASSWORD=$PASSWORD \
     FLEETBOX_DOWNLOAD_LINK_TTL_SECS=3600 \
-    "$BIN" --data-dir "$WORK/data" --log-level warn serve --listen none --http "127.0.0.1:$PORT" \
+    "$BIN" --data-dir "$WORK/data" serve --listen none --http "127.0.0.1:$PORT" \
     2>>"$WORK/fleetbox.log" &
   FB_PID=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do :; done
@@ -167,10 +168,10 @@ CONF
 nginx -c "$WORK/nginx.conf"
 sleep 0.5
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# wrk_run URL -> "req/s p99_ms errors"
+# wrk_run CONNS URL -> "req/s p99_ms errors"
 wrk_run() {
   local out
-  out=$(wrk -t2 -c"$CONNECTIONS" -d30s --timeout 10s --latency -s "$WORK/next.lua" "$1" -- "$WORK/tokens.txt")
+  out=$(wrk -t2 -c"$1" -d30s --timeout 10s --latency -s "$WORK/next.lua" "$2" -- "$WORK/tokens.txt")
   echo "$out" >>"$WORK/wrk.log"
   local rps p99 errs
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
@@ -180,12 +181,21 @@ wrk_run() {
 }
 # best_of A B -> whichever "req/s|..." line has more req/s
 best_of() { if [ "$(echo "${1%%|*} >= ${2%%|*}" | bc)" = 1 ]; then echo "$1"; else echo "$2"; fi; }
-echo "== poll: wrk, $CONNECTIONS connections, 30 s: fleetbox and nginx, alternately, best of 2" >&2
-wrk_run "$URL" >/dev/null # warm-up (token cache, connections)
-FB_POLL=$(wrk_run "$URL")
-NG_POLL=$(wrk_run "http://127.0.0.1:$NGINX_PORT")
-FB_POLL=$(best_of "$FB_POLL" "$(wrk_run "$URL")")
-NG_POLL=$(best_of "$NG_POLL" "$(wrk_run "http://127.0.0.1:$NGINX_PORT")")
+POLL_REPORT=""
+for conns in $CONNECTIONS; do
+  echo "== poll: wrk, $conns connections, 30 s: fleetbox and nginx, alternately, best of 2" >&2
+  wrk_run "$conns" "$URL" >/dev/null # warm-up (token cache, connections)
+  FB_POLL=$(wrk_run "$conns" "$URL")
+  NG_POLL=$(wrk_run "$conns" "http://127.0.0.1:$NGINX_PORT")
+  FB_POLL=$(best_of "$FB_POLL" "$(wrk_run "$conns" "$URL")")
+  NG_POLL=$(best_of "$NG_POLL" "$(wrk_run "$conns" "http://127.0.0.1:$NGINX_PORT")")
+  IFS='|' read -r FB_RPS FB_P99 FB_ERR <<<"$FB_POLL"
+  IFS='|' read -r NG_RPS NG_P99 NG_ERR <<<"$NG_POLL"
+  POLL_REPORT+="   $conns connections: fleetbox $FB_RPS req/s, p99 $FB_P99, errors: $FB_ERR
+   $conns connections: nginx    $NG_RPS req/s, p99 $NG_P99, errors: $NG_ERR
+   $conns connections: ratio    $(echo "scale=2; $FB_RPS / $NG_RPS" | bc) (target >= 0.8, p99 <= 2x nginx's)
+"
+done
 
 # ---------------------------------------------------------------- 2. download, 3. upload RSS
 echo "== artifacts: 256 MB and 1 GB" >&2
@@ -227,17 +237,13 @@ FB_DL=$(best_speed "$LINK")
 NG_DL=$(best_speed "http://127.0.0.1:$NGINX_PORT/a256.mender")
 
 # ---------------------------------------------------------------- report
-IFS='|' read -r FB_RPS FB_P99 FB_ERR <<<"$FB_POLL"
-IFS='|' read -r NG_RPS NG_P99 NG_ERR <<<"$NG_POLL"
 mkdir -p bench/results
 {
   echo "fleetbox benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MB RAM"
   echo "fleetbox $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1)"
   echo
-  echo "1. poll (next), $DEVICES devices, $CONNECTIONS connections, 30 s (best of 2)"
-  echo "   fleetbox: $FB_RPS req/s, p99 $FB_P99, errors: $FB_ERR"
-  echo "   nginx:    $NG_RPS req/s, p99 $NG_P99, errors: $NG_ERR"
-  echo "   ratio:    $(echo "scale=2; $FB_RPS / $NG_RPS" | bc)"
+  echo "1. poll (next), $DEVICES devices, 30 s each (best of 2), default configuration"
+  printf '%s' "$POLL_REPORT"
   echo "2. download, 256 MB artifact (best of 5, curl)"
   echo "   fleetbox link: $FB_DL MB/s; nginx sendfile: $NG_DL MB/s; ratio $(echo "scale=2; $FB_DL / $NG_DL" | bc)"
   echo "3. memory"
